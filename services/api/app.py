@@ -1,0 +1,166 @@
+"""Composition root: ``create_app()`` wires everything, with no side effect at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar import Litestar, Request, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.router import Router
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from channels.api.controllers import IntakeController
+from identity.controllers import AuthController
+from identity.guards import ACTOR_STATE_KEY, enforce_policy
+from services.api.middleware import request_id_middleware
+from services.api.problems import EXCEPTION_HANDLERS
+from services.kernel.actor import Actor
+from services.kernel.clock import Clock, SystemClock
+from services.kernel.db import make_engine, make_sessionmaker
+from services.kernel.errors import Unauthenticated, Unavailable
+from services.kernel.policy import PUBLIC, policy_opt
+from services.kernel.settings import (
+    api_settings,
+    database_settings,
+    effective_database_url,
+    engine_settings,
+)
+from workflows.cases.controllers import CaseController, ProcedureController
+from workflows.engine.runner import Engine
+from workflows.procedures import build_engine
+
+
+@dataclass
+class AppConfig:
+    """What the app needs; every field defaults from settings."""
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    engine: Engine | None = None
+    max_body_bytes: int | None = None
+
+
+async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """One transaction per request: committed when the handler returns, rolled back on error."""
+    sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
+    async with sessionmaker() as session, session.begin():
+        yield session
+
+
+def provide_actor(request: Request[Any, Any, Any]) -> Actor:
+    actor = request.state.get(ACTOR_STATE_KEY)
+    if not isinstance(actor, Actor):
+        raise Unauthenticated("Authentification requise.")
+    return actor
+
+
+def provide_engine(state: State) -> Engine:
+    engine: Engine = state.engine
+    return engine
+
+
+def provide_clock(state: State) -> Clock:
+    clock: Clock = state.clock
+    return clock
+
+
+@get("/health", opt=policy_opt(PUBLIC), tags=["Santé"], summary="Vivant ?")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/ready", opt=policy_opt(PUBLIC), tags=["Santé"], summary="Prêt ? (base de données et Redis)")
+async def ready(state: State) -> dict[str, str]:
+    checks: dict[str, str] = {}
+    db: AsyncEngine = state.db_engine
+    try:
+        async with db.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        checks["database"] = f"erreur : {type(exc).__name__}"
+    redis: Redis[bytes] | None = state.redis
+    if redis is None:
+        checks["redis"] = "non configuré"
+    else:
+        try:
+            await redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["redis"] = f"erreur : {type(exc).__name__}"
+    if any(v != "ok" for v in checks.values()):
+        raise Unavailable(
+            "Guichet n'est pas prêt : " + ", ".join(f"{k} {v}" for k, v in checks.items()),
+            extra={"checks": checks},
+        )
+    return {"status": "ok", **checks}
+
+
+def create_app(config: AppConfig | None = None) -> Litestar:
+    cfg = config or AppConfig()
+    settings = api_settings()
+    database_url = cfg.database_url or effective_database_url()
+    redis_url = cfg.redis_url
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        db = make_engine(
+            database_url,
+            echo=database_settings().database_echo,
+            pool_size=database_settings().database_pool_size,
+        )
+        app.state.db_engine = db
+        app.state.sessionmaker = make_sessionmaker(db)
+        app.state.clock = cfg.clock
+        app.state.engine = cfg.engine or build_engine(engine_settings().extensions())
+        app.state.redis = Redis.from_url(redis_url) if redis_url else None
+        try:
+            yield
+        finally:
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
+            await db.dispose()
+
+    api = Router(
+        path="/api/v1",
+        route_handlers=[AuthController, IntakeController, CaseController, ProcedureController],
+    )
+    return Litestar(
+        route_handlers=[health, ready, api],
+        lifespan=[lifespan],
+        guards=[enforce_policy],
+        dependencies={
+            "session": Provide(provide_session),
+            "actor": Provide(provide_actor, sync_to_thread=False),
+            "engine": Provide(provide_engine, sync_to_thread=False),
+            "clock": Provide(provide_clock, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_id_middleware],
+        request_max_body_size=cfg.max_body_bytes or settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Guichet",
+            version="0.1.0",
+            description="Guichet unique multicanal : dépôt, dossiers, démarches.",
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="opaque")
+                }
+            ),
+            security=[{"bearer": []}],
+            openapi_router=Router(path="/schema", route_handlers=[], opt=policy_opt(PUBLIC)),
+            render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin(path="/openapi.json")],
+        ),
+        opt={},
+        debug=False,
+    )

@@ -1,0 +1,156 @@
+"""One table maps errors to RFC 9457 problem+json. Never a bare 500 for bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from services.kernel import errors as e
+from services.kernel.logging import get_logger
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://guichet.example/problemes/"
+
+STATUS: dict[type[e.GuichetError], int] = {
+    e.NotFound: 404,
+    e.StaleVersion: 409,
+    e.InvalidTransition: 409,
+    e.Conflict: 409,
+    e.Unauthenticated: 401,
+    e.Forbidden: 403,
+    e.ValidationFailed: 422,
+    e.PayloadTooLarge: 413,
+    e.Unavailable: 503,
+}
+
+_log = get_logger("guichet.api")
+
+
+def status_of(exc: e.GuichetError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def problem(
+    request: Request[Any, Any, Any],
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    request_id = request.scope.get("state", {}).get("request_id")
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extra or {})
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def guichet_error_handler(request: Request[Any, Any, Any], exc: e.GuichetError) -> Response[Any]:
+    status = status_of(exc)
+    headers = {"WWW-Authenticate": 'Bearer realm="guichet"'} if status == 401 else None
+    return problem(
+        request,
+        status=status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        extra=exc.extra,
+        headers=headers,
+    )
+
+
+def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            errors.append(
+                {
+                    "field": ".".join(str(p) for p in [item.get("source"), item.get("key")] if p),
+                    "message": str(item.get("message", "")),
+                    "type": "invalid",
+                }
+            )
+    detail = str(exc.detail)
+    if detail.startswith("Validation failed for"):
+        detail = "La requête est invalide : corrigez les champs listés dans « errors »."
+    return problem(
+        request,
+        status=400,
+        code="bad-request",
+        title="Requête invalide",
+        detail=detail,
+        extra={"errors": errors},
+    )
+
+
+_HTTP_FR: dict[int, tuple[str, str, str]] = {
+    400: ("bad-request", "Requête invalide", "La requête est mal formée."),
+    404: ("not-found", "Introuvable", "Aucune ressource à cette adresse."),
+    405: ("method-not-allowed", "Méthode non permise", "Cette méthode n'est pas permise ici."),
+    413: (
+        "payload-too-large",
+        "Contenu trop volumineux",
+        "Le corps de la requête dépasse la taille maximale acceptée.",
+    ),
+    415: (
+        "unsupported-media-type",
+        "Type de contenu non pris en charge",
+        "Type de contenu refusé.",
+    ),
+}
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if exc.status_code >= 500:
+        return internal_error_handler(request, exc)
+    code, title, default = _HTTP_FR.get(exc.status_code, ("http-error", "Erreur", str(exc.detail)))
+    detail = default
+    if exc.status_code == 400 and exc.detail and "JSON" in str(exc.detail):
+        detail = f"Le corps de la requête n'est pas un JSON valide ({exc.detail})."
+    elif exc.status_code == 405 or exc.status_code == 413:
+        detail = default
+    elif exc.detail and exc.status_code not in _HTTP_FR:
+        detail = str(exc.detail)
+    headers = dict(exc.headers or {})
+    return problem(
+        request,
+        status=exc.status_code,
+        code=code,
+        title=title,
+        detail=detail,
+        headers=headers or None,
+    )
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    _log.exception("unhandled error", path=request.url.path)
+    return problem(
+        request,
+        status=HTTP_500_INTERNAL_SERVER_ERROR,
+        code="internal-error",
+        title="Erreur interne",
+        detail="Une erreur inattendue est survenue ; elle a été enregistrée. Réessayez plus tard.",
+    )
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    e.GuichetError: guichet_error_handler,
+    ValidationException: validation_handler,
+    HTTPException: http_exception_handler,
+    Exception: internal_error_handler,
+}

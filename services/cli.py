@@ -1,0 +1,374 @@
+"""The ``guichet`` command: run, worker, migrate, demo, and administration."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import func, select
+
+from services.kernel.clock import SystemClock
+from services.kernel.db import make_engine, make_sessionmaker
+from services.kernel.settings import (
+    api_settings,
+    clear_settings_cache,
+    effective_database_url,
+    path_settings,
+    redis_settings,
+)
+
+T = TypeVar("T")
+
+
+def _set_data_dir(data_dir: Path | None) -> None:
+    if data_dir is not None:
+        os.environ["GUICHET_DATA_DIR"] = str(data_dir)
+        clear_settings_cache()
+    path_settings().data_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _with_session(fn: Callable[[Any], Awaitable[T]]) -> T:
+    async def main() -> T:
+        engine = make_engine(effective_database_url())
+        try:
+            async with make_sessionmaker(engine)() as session, session.begin():
+                return await fn(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def _fail(message: str) -> None:
+    click.echo(f"Erreur : {message}", err=True)
+    sys.exit(2)
+
+
+@click.group(help="Guichet : le guichet unique multicanal (API, worker, administration).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Répertoire des données embarquées (défaut : ./.guichet ou GUICHET_DATA_DIR).",
+)
+def main(data_dir: Path | None) -> None:
+    _set_data_dir(data_dir)
+
+
+@main.command(help="Appliquer les migrations de la base de données.")
+@click.option("--revision", default="head", show_default=True)
+def migrate(revision: str) -> None:
+    from services.kernel.migrate import upgrade
+
+    upgrade(effective_database_url(), revision)
+    click.echo(f"Base à jour ({revision}) : {_safe_url(effective_database_url())}")
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url:
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _base_url(host: str, port: int) -> str:
+    return api_settings().public_url or f"http://{host}:{port}"
+
+
+@main.command(help="Charger la collectivité de démonstration et afficher des identifiants.")
+@click.option("--host", default=None, help="Hôte affiché dans l'exemple curl.")
+@click.option("--port", type=int, default=None, help="Port affiché dans l'exemple curl.")
+def demo(host: str | None, port: int | None) -> None:
+    from services.demo import demo_instructions, load_demo
+
+    creds = _with_session(lambda s: load_demo(s, SystemClock()))
+    settings = api_settings()
+    click.echo(demo_instructions(creds, _base_url(host or settings.host, port or settings.port)))
+
+
+async def _is_empty() -> bool:
+    from identity.models import Tenant
+
+    engine = make_engine(effective_database_url())
+    try:
+        async with make_sessionmaker(engine)() as session:
+            return (await session.scalar(select(func.count()).select_from(Tenant))) == 0
+    finally:
+        await engine.dispose()
+
+
+@main.command(
+    help="Lancer l'API et le worker ensemble (Redis embarqué si GUICHET_REDIS_URL est vide)."
+)
+@click.option("--host", default=None, help="Adresse d'écoute (défaut 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port d'écoute (défaut 8000).")
+def run(host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from services.api.app import AppConfig, create_app
+    from services.demo import demo_instructions, load_demo
+    from services.kernel.logging import configure_logging
+    from services.kernel.migrate import upgrade
+    from services.worker.embedded_redis import EmbeddedRedis
+    from services.worker.settings import WorkerConfig, build_worker
+
+    settings = api_settings()
+    host = host or settings.host
+    port = port or settings.port
+    embedded: EmbeddedRedis | None = None
+    redis_url = redis_settings().redis_url
+    if not redis_url:
+        embedded = EmbeddedRedis(path_settings().data_dir.resolve() / "redis")
+        redis_url = embedded.start()
+        os.environ["GUICHET_REDIS_URL"] = redis_url
+        clear_settings_cache()
+    try:
+        database_url = effective_database_url()
+        upgrade(database_url)
+        base = _base_url(host, port)
+        if asyncio.run(_is_empty()):
+            creds = _with_session(lambda s: load_demo(s, SystemClock()))
+            click.echo(demo_instructions(creds, base))
+        configure_logging()
+        click.echo(
+            f"Guichet écoute sur {base}/api/v1  —  OpenAPI : {base}/schema/  "
+            f"(JSON : {base}/schema/openapi.json)"
+        )
+        click.echo(
+            f"Base : {_safe_url(database_url)}  —  Redis : {redis_url}"
+            + ("  (embarqué)" if embedded else "")
+        )
+
+        async def serve() -> None:
+            app = create_app(AppConfig(database_url=database_url, redis_url=redis_url))
+            server = uvicorn.Server(
+                uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+            )
+            worker = build_worker(WorkerConfig(database_url=database_url, redis_url=redis_url))
+            worker_task = asyncio.create_task(worker.async_run())
+            try:
+                await server.serve()  # returns on SIGINT / SIGTERM (uvicorn handles them)
+            finally:
+                await worker.close()
+                worker_task.cancel()
+                await asyncio.gather(worker_task, return_exceptions=True)
+
+        asyncio.run(serve())
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@main.command(help="Lancer seulement le worker arq (GUICHET_REDIS_URL requis).")
+def worker() -> None:
+    from services.kernel.logging import configure_logging
+    from services.worker.settings import build_worker
+
+    if not redis_settings().redis_url:
+        _fail("GUICHET_REDIS_URL est vide : le worker seul a besoin d'un Redis.")
+    configure_logging()
+    w = build_worker(handle_signals=True)
+    w.run()
+
+
+# ----- administration -------------------------------------------------------------------------
+
+
+@main.group(help="Collectivités (communes, métropole).")
+def tenant() -> None:
+    pass
+
+
+@tenant.command("create", help="Créer une collectivité.")
+@click.option("--insee", required=True, help="Code INSEE (5 caractères).")
+@click.option("--slug", required=True)
+@click.option("--name", required=True)
+@click.option(
+    "--kind", type=click.Choice(["commune", "metropole"]), default="commune", show_default=True
+)
+@click.option("--parent", default=None, help="INSEE ou slug de la métropole.")
+@click.option("--address", required=True)
+@click.option("--postal-code", required=True)
+@click.option("--city", required=True)
+@click.option("--phone", required=True)
+@click.option("--email", required=True)
+@click.option("--alsace-moselle", is_flag=True, help="Jours fériés d'Alsace-Moselle.")
+def tenant_create(
+    insee: str,
+    slug: str,
+    name: str,
+    kind: str,
+    parent: str | None,
+    address: str,
+    postal_code: str,
+    city: str,
+    phone: str,
+    email: str,
+    alsace_moselle: bool,
+) -> None:
+    from identity.service import create_tenant, get_tenant
+    from services.kernel.errors import GuichetError
+
+    async def go(session: Any) -> str:
+        parent_tenant = await get_tenant(session, parent) if parent else None
+        t = await create_tenant(
+            session,
+            now=SystemClock().now(),
+            insee_code=insee,
+            slug=slug,
+            name=name,
+            kind=kind,
+            parent=parent_tenant,
+            address=address,
+            postal_code=postal_code,
+            city=city,
+            phone=phone,
+            email=email,
+            alsace_moselle=alsace_moselle,
+        )
+        return str(t.id)
+
+    try:
+        click.echo(f"Collectivité créée : {_with_session(go)}")
+    except GuichetError as exc:
+        _fail(exc.detail)
+
+
+@tenant.command("add-service", help="Ajouter un service (avec ses coordonnées) à une collectivité.")
+@click.argument("tenant_ref")
+@click.option("--code", required=True)
+@click.option("--name", required=True)
+@click.option("--address", required=True)
+@click.option("--phone", required=True)
+@click.option("--email", required=True)
+def tenant_add_service(
+    tenant_ref: str, code: str, name: str, address: str, phone: str, email: str
+) -> None:
+    from identity.service import add_tenant_service, get_tenant
+    from services.kernel.errors import GuichetError
+
+    async def go(session: Any) -> str:
+        t = await get_tenant(session, tenant_ref)
+        s = await add_tenant_service(
+            session, t, code=code, name=name, address=address, phone=phone, email=email
+        )
+        return str(s.id)
+
+    try:
+        click.echo(f"Service créé : {_with_session(go)}")
+    except GuichetError as exc:
+        _fail(exc.detail)
+
+
+@main.group(help="Agents et rôles.")
+def agent() -> None:
+    pass
+
+
+@agent.command("create", help="Créer un agent avec des rôles (ROLE@COLLECTIVITE, répétable).")
+@click.option("--email", required=True)
+@click.option("--given-name", required=True)
+@click.option("--family-name", required=True)
+@click.option("--title", default="", help="Fonction, affichée sur les courriers.")
+@click.option("--role", "roles", multiple=True, help="ex. instructor@99001")
+@click.option("--token/--no-token", default=True, show_default=True, help="Émettre un jeton.")
+def agent_create(
+    email: str, given_name: str, family_name: str, title: str, roles: tuple[str, ...], token: bool
+) -> None:
+    from identity.service import create_agent, get_tenant, grant_role, issue_agent_token
+    from services.kernel.errors import GuichetError
+
+    async def go(session: Any) -> tuple[str, str | None]:
+        now = SystemClock().now()
+        a = await create_agent(
+            session,
+            now=now,
+            email=email,
+            given_name=given_name,
+            family_name=family_name,
+            title=title,
+        )
+        for spec in roles:
+            role, sep, tref = spec.partition("@")
+            if not sep:
+                raise click.BadParameter(f"{spec!r} : écrivez ROLE@COLLECTIVITE")
+            await grant_role(session, a, role, await get_tenant(session, tref), now=now)
+        issued = None
+        if token:
+            issued = (
+                await issue_agent_token(
+                    session, a, now=now, ttl=timedelta(days=api_settings().agent_token_ttl_days)
+                )
+            ).access_token
+        return str(a.id), issued
+
+    try:
+        agent_id, issued = _with_session(go)
+    except GuichetError as exc:
+        _fail(exc.detail)
+        return
+    click.echo(f"Agent créé : {agent_id}")
+    if issued:
+        click.echo(f"Jeton : {issued}")
+
+
+@agent.command("token", help="Émettre un jeton d'accès pour un agent.")
+@click.argument("email")
+def agent_token(email: str) -> None:
+    from identity.models import Agent
+    from identity.service import issue_agent_token
+
+    async def go(session: Any) -> str | None:
+        a = await session.scalar(select(Agent).where(Agent.email == email.strip().lower()))
+        if a is None:
+            return None
+        issued = await issue_agent_token(
+            session,
+            a,
+            now=SystemClock().now(),
+            ttl=timedelta(days=api_settings().agent_token_ttl_days),
+        )
+        return issued.access_token
+
+    value = _with_session(go)
+    if value is None:
+        _fail(f"aucun agent {email}")
+    click.echo(f"Jeton : {value}")
+
+
+@main.group(help="Clients API (OAuth 2 client credentials).")
+def client() -> None:
+    pass
+
+
+@client.command("create", help="Créer un client API pour une collectivité.")
+@click.option("--tenant", "tenant_ref", required=True)
+@click.option("--name", required=True)
+@click.option("--scope", "scopes", multiple=True, required=True, help="intake:write, cases:read")
+def client_create(tenant_ref: str, name: str, scopes: tuple[str, ...]) -> None:
+    from identity.service import create_api_client, get_tenant
+    from services.kernel.errors import GuichetError
+
+    async def go(session: Any) -> tuple[str, str]:
+        t = await get_tenant(session, tenant_ref)
+        c, secret = await create_api_client(
+            session, now=SystemClock().now(), tenant=t, name=name, scopes=scopes
+        )
+        return c.client_id, secret
+
+    try:
+        cid, secret = _with_session(go)
+    except GuichetError as exc:
+        _fail(exc.detail)
+        return
+    click.echo(f"client_id : {cid}\nclient_secret : {secret}   (affiché une seule fois)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

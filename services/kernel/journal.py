@@ -1,0 +1,59 @@
+"""Journal of security and administration events, with dotted, typed event names."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import String
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.kernel.actor import Actor
+from services.kernel.db import Base, IdMixin
+
+
+class JournalEvent(StrEnum):
+    TENANT_CREATED = "admin.tenant.created"
+    AGENT_CREATED = "admin.agent.created"
+    ROLE_GRANTED = "admin.role.granted"
+    API_CLIENT_CREATED = "admin.api_client.created"
+    TOKEN_ISSUED = "auth.token.issued"
+    TOKEN_REFUSED = "auth.token.refused"
+    ACCESS_DENIED = "auth.access.denied"
+    DEMO_LOADED = "admin.demo.loaded"
+    RECEIPT_BACKDATED = "intake.receipt.backdated"
+
+
+class JournalEntry(IdMixin, Base):
+    __tablename__ = "journal_entry"
+
+    at: Mapped[datetime] = mapped_column(index=True)
+    event: Mapped[str] = mapped_column(String(80), index=True)
+    actor_id: Mapped[uuid.UUID | None]
+    actor_kind: Mapped[str | None] = mapped_column(String(20))
+    tenant_id: Mapped[uuid.UUID | None]
+    data: Mapped[dict[str, Any]]
+
+
+def record(
+    session: AsyncSession,
+    event: JournalEvent,
+    *,
+    at: datetime,
+    actor: Actor | None = None,
+    tenant_id: uuid.UUID | None = None,
+    data: dict[str, Any] | None = None,
+) -> JournalEntry:
+    entry = JournalEntry(
+        at=at,
+        event=event.value,
+        actor_id=actor.id if actor else None,
+        actor_kind=actor.kind.value if actor else None,
+        tenant_id=tenant_id,
+        data=data or {},
+    )
+    session.add(entry)
+    return entry

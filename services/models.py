@@ -1,0 +1,22 @@
+"""Every table module, imported so that ``metadata`` is complete (Alembic, tests)."""
+
+from __future__ import annotations
+
+import importlib
+
+from services.kernel.db import metadata
+
+MODEL_MODULES = (
+    "services.kernel.journal",
+    "identity.models",
+    "workflows.cases.models",
+    "documents.models",
+)
+
+
+def load_all_models() -> None:
+    for name in MODEL_MODULES:
+        importlib.import_module(name)
+
+
+__all__ = ["load_all_models", "metadata"]

@@ -1,0 +1,118 @@
+"""arq worker: the outbox job, the relay and timer crons, startup and shutdown."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from arq import cron
+from arq.connections import RedisSettings as ArqRedisSettings
+from arq.worker import Worker
+
+from documents import jobs as document_jobs
+from documents.jobs import JobDeps, OutboxHandler
+from documents.storage import FileStorage
+from services.kernel.clock import Clock, SystemClock
+from services.kernel.db import make_engine, make_sessionmaker
+from services.kernel.settings import (
+    effective_database_url,
+    engine_settings,
+    path_settings,
+    redis_settings,
+    worker_settings,
+)
+from services.worker import outbox
+from workflows.cases.jobs import fire_due_deadlines
+from workflows.engine.runner import Engine
+from workflows.procedures import build_engine
+
+EVERY_2_SECONDS = set(range(0, 60, 2))
+EVERY_10_SECONDS = set(range(0, 60, 10))
+
+
+def all_handlers() -> dict[str, OutboxHandler]:
+    return {**document_jobs.HANDLERS}
+
+
+@dataclass
+class WorkerConfig:
+    database_url: str | None = None
+    redis_url: str | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    engine: Engine | None = None
+
+
+async def run_outbox(ctx: dict[str, Any], outbox_id: str) -> str:
+    ws = worker_settings()
+    return await outbox.perform(
+        ctx["sessionmaker"],
+        ctx["handlers"],
+        ctx["deps"],
+        uuid.UUID(outbox_id),
+        fault_delay=ws.fault_delay_before_commit,
+        lease=timedelta(seconds=ws.outbox_lease_seconds),
+    )
+
+
+async def relay_outbox(ctx: dict[str, Any]) -> int:
+    ws = worker_settings()
+    return await outbox.relay(
+        ctx["sessionmaker"],
+        ctx["redis"],
+        ctx["deps"].clock,
+        lease=timedelta(seconds=ws.outbox_lease_seconds),
+        batch=ws.relay_batch,
+        queue_name=redis_settings().redis_queue,
+    )
+
+
+async def fire_deadlines(ctx: dict[str, Any]) -> int:
+    deps: JobDeps = ctx["deps"]
+    return await fire_due_deadlines(
+        ctx["sessionmaker"], deps.engine, deps.clock, batch=worker_settings().deadline_batch
+    )
+
+
+def build_worker(config: WorkerConfig | None = None, **overrides: Any) -> Worker:
+    cfg = config or WorkerConfig()
+    redis_url = cfg.redis_url or redis_settings().redis_url
+    if not redis_url:
+        raise RuntimeError("no Redis URL: set GUICHET_REDIS_URL or use `guichet run`")
+    database_url = cfg.database_url or effective_database_url()
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        db = make_engine(database_url)
+        ctx["db_engine"] = db
+        ctx["sessionmaker"] = make_sessionmaker(db)
+        ctx["handlers"] = all_handlers()
+        ctx["deps"] = JobDeps(
+            engine=cfg.engine or build_engine(engine_settings().extensions()),
+            storage=FileStorage(path_settings().data_dir.resolve() / "documents"),
+            clock=cfg.clock,
+        )
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        db = ctx.get("db_engine")
+        if db is not None:
+            await db.dispose()
+
+    ws = worker_settings()
+    options: dict[str, Any] = {
+        "functions": [run_outbox],
+        "cron_jobs": [
+            cron(relay_outbox, second=EVERY_2_SECONDS, run_at_startup=True, unique=True),
+            cron(fire_deadlines, second=EVERY_10_SECONDS, run_at_startup=True, unique=True),
+        ],
+        "redis_settings": ArqRedisSettings.from_dsn(redis_url),
+        "queue_name": redis_settings().redis_queue,
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "keep_result": 0,
+        "max_tries": outbox.MAX_ATTEMPTS + 1,
+        "job_timeout": ws.job_timeout_seconds,
+        "handle_signals": False,
+    }
+    options.update(overrides)
+    return Worker(**options)

@@ -1,0 +1,284 @@
+"""CaseService: opens cases, applies transitions under a row lock, adds messages, assigns."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.kernel.actor import Actor, ActorKind, Role
+from services.kernel.clock import Clock
+from services.kernel.db import is_postgres
+from services.kernel.errors import Forbidden, NotFound, StaleVersion, ValidationFailed
+from workflows.cases._store import GENESIS_HASH, DbCaseStore, calendar_of, view_of
+from workflows.cases.models import Case, CaseEvent, Deadline, ReferenceCounter
+from workflows.engine.definitions import Definition
+from workflows.engine.runner import Engine, Step
+
+MANAGER_ROLES = frozenset({Role.INSTRUCTOR, Role.SUPERVISOR, Role.ADMIN})
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedCase:
+    case: Case
+    created: bool
+    """False when an identical external reference was replayed (idempotent intake)."""
+
+
+class CaseService:
+    def __init__(self, session: AsyncSession, engine: Engine, clock: Clock) -> None:
+        self.session = session
+        self.engine = engine
+        self.clock = clock
+
+    # ----- reading ----------------------------------------------------------------------------
+    async def get_for(self, case_id: uuid.UUID, actor: Actor) -> Case:
+        case = await self.session.get(Case, case_id)
+        if case is None or not actor.can_act_in(case.tenant_id):
+            raise NotFound("Dossier introuvable (ou hors de vos collectivités).")
+        return case
+
+    def definition_of(self, case: Case) -> Definition:
+        return self.engine.procedures.get(case.procedure_key, case.definition_version)
+
+    # ----- opening ----------------------------------------------------------------------------
+    async def next_reference(
+        self, tenant_id: uuid.UUID, insee_code: str, year: int, scope: str = "case"
+    ) -> str:
+        """Gap-free per tenant, scope and year: the counter row is locked by its UPDATE."""
+        stmt = (
+            update(ReferenceCounter)
+            .where(
+                ReferenceCounter.tenant_id == tenant_id,
+                ReferenceCounter.scope == scope,
+                ReferenceCounter.year == year,
+            )
+            .values(value=ReferenceCounter.value + 1)
+            .returning(ReferenceCounter.value)
+        )
+        value = (await self.session.execute(stmt)).scalar_one_or_none()
+        if value is None:
+            try:
+                async with self.session.begin_nested():
+                    self.session.add(
+                        ReferenceCounter(tenant_id=tenant_id, scope=scope, year=year, value=1)
+                    )
+                value = 1
+            except IntegrityError:  # another transaction created it first
+                value = (await self.session.execute(stmt)).scalar_one()
+        return f"{insee_code}-{year}-{value:06d}"
+
+    async def open(
+        self,
+        definition: Definition,
+        *,
+        tenant_id: uuid.UUID,
+        insee_code: str,
+        calendar_options: Mapping[str, Any],
+        channel: str,
+        actor: Actor,
+        submitter: Mapping[str, Any],
+        submitter_id: uuid.UUID | None,
+        on_behalf_of: Mapping[str, Any] | None,
+        agent_id: uuid.UUID | None,
+        api_client_id: uuid.UUID | None,
+        received_at: datetime,
+        payload: Mapping[str, Any],
+        external_ref: str | None,
+        search_text: str,
+    ) -> OpenedCase:
+        now = self.clock.now()
+        if external_ref is not None:
+            existing = await self.session.scalar(
+                select(Case).where(
+                    Case.tenant_id == tenant_id,
+                    Case.channel == channel,
+                    Case.external_ref == external_ref,
+                )
+            )
+            if existing is not None:
+                return OpenedCase(existing, created=False)
+        case = Case(
+            tenant_id=tenant_id,
+            procedure_key=definition.key,
+            definition_version=definition.version,
+            reference="",
+            state=definition.initial_state,
+            channel=channel,
+            submitter_id=submitter_id,
+            submitter=dict(submitter),
+            on_behalf_of=dict(on_behalf_of) if on_behalf_of else None,
+            agent_id=agent_id,
+            api_client_id=api_client_id,
+            assignee_id=None,
+            received_at=received_at,
+            registered_at=now,
+            external_ref=external_ref,
+            payload=dict(payload),
+            calendar_options=dict(calendar_options),
+            search_text=search_text,
+            version=1,
+            updated_at=now,
+        )
+        year = calendar_of(case).local_date(received_at).year
+        case.reference = await self.next_reference(tenant_id, insee_code, year)
+        self.session.add(case)
+        await self.session.flush()
+        store = DbCaseStore(
+            self.session, case, now=now, last_seq=0, last_hash=GENESIS_HASH, channel=channel
+        )
+        await self.engine.open(definition, store, actor)
+        await self.session.flush()
+        return OpenedCase(case, created=True)
+
+    # ----- transitions ------------------------------------------------------------------------
+    async def lock(self, case_id: uuid.UUID) -> Case:
+        stmt = select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
+        if is_postgres(self.session):
+            stmt = stmt.with_for_update()
+        case = await self.session.scalar(stmt)
+        if case is None:
+            raise NotFound("Dossier introuvable.")
+        return case
+
+    async def _store_for(self, case: Case, channel: str) -> DbCaseStore:
+        last = (
+            await self.session.execute(
+                select(CaseEvent.seq, CaseEvent.hash)
+                .where(CaseEvent.case_id == case.id)
+                .order_by(CaseEvent.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        last_seq, last_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
+        return DbCaseStore(
+            self.session,
+            case,
+            now=self.clock.now(),
+            last_seq=last_seq,
+            last_hash=last_hash,
+            channel=channel,
+        )
+
+    async def apply(
+        self,
+        case_id: uuid.UUID,
+        transition: str,
+        actor: Actor,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        expected_version: int | None = None,
+        channel: str = "api",
+    ) -> tuple[Case, list[Step]]:
+        case = await self.lock(case_id)
+        if not actor.can_act_in(case.tenant_id):
+            raise NotFound("Dossier introuvable (ou hors de vos collectivités).")
+        if expected_version is not None and expected_version != case.version:
+            raise StaleVersion(
+                f"Le dossier {case.reference} a été modifié entre-temps (vous aviez la version "
+                f"{expected_version}, il est en version {case.version}). Rechargez-le.",
+                extra={"current_version": case.version, "state": case.state},
+            )
+        definition = self.definition_of(case)
+        store = await self._store_for(case, channel)
+        steps = await self.engine.apply(definition, store, transition, actor, payload)
+        case.version += 1
+        await self.session.flush()
+        return case, steps
+
+    async def fire_deadline(self, deadline: Deadline, actor: Actor) -> list[Step]:
+        """Fire a due deadline once: mark it fired, then apply its transition as the system."""
+        case = await self.lock(deadline.case_id)
+        deadline.status = "fired"
+        deadline.fired_at = self.clock.now()
+        definition = self.definition_of(case)
+        store = await self._store_for(case, "system")
+        allowed = [t.name for t in definition.transitions_from(case.state)]
+        if deadline.transition not in allowed:
+            deadline.status = "obsolete"
+            await store.append_event(
+                store.next_seq(),
+                kind="deadline.obsolete",
+                actor=actor,
+                data={"deadline": deadline.kind, "transition": deadline.transition},
+                public=False,
+            )
+            case.version += 1
+            return []
+        steps = await self.engine.apply(definition, store, deadline.transition, actor, None)
+        case.version += 1
+        return steps
+
+    # ----- messages and assignment ------------------------------------------------------------
+    async def add_message(
+        self, case_id: uuid.UUID, actor: Actor, text: str, *, public: bool, channel: str = "api"
+    ) -> CaseEvent:
+        text = text.strip()
+        if not text:
+            raise ValidationFailed(
+                "Le message est vide.",
+                errors=[{"field": "text", "message": "texte vide", "type": "missing"}],
+            )
+        case = await self.lock(case_id)
+        if not actor.can_act_in(case.tenant_id):
+            raise NotFound("Dossier introuvable (ou hors de vos collectivités).")
+        store = await self._store_for(case, channel)
+        event = await store.append_event(
+            store.next_seq(),
+            kind="case.message",
+            actor=actor,
+            data={"text": text},
+            public=public,
+        )
+        await self.session.flush()
+        return event
+
+    async def assign(
+        self,
+        case_id: uuid.UUID,
+        assignee_id: uuid.UUID | None,
+        actor: Actor,
+        *,
+        expected_version: int | None = None,
+    ) -> Case:
+        case = await self.lock(case_id)
+        if not actor.can_act_in(case.tenant_id):
+            raise NotFound("Dossier introuvable (ou hors de vos collectivités).")
+        if actor.kind is not ActorKind.AGENT or not (
+            actor.roles_in(case.tenant_id) & MANAGER_ROLES
+        ):
+            raise Forbidden(
+                "Seuls les instructeurs, superviseurs et administrateurs attribuent un dossier."
+            )
+        if expected_version is not None and expected_version != case.version:
+            raise StaleVersion(
+                f"Le dossier {case.reference} a été modifié entre-temps. Rechargez-le.",
+                extra={"current_version": case.version},
+            )
+        store = await self._store_for(case, "api")
+        case.assignee_id = assignee_id
+        await store.append_event(
+            store.next_seq(),
+            kind="case.assigned",
+            actor=actor,
+            data={"assignee_id": str(assignee_id) if assignee_id else None},
+            public=False,
+        )
+        case.version += 1
+        try:
+            async with self.session.begin_nested():
+                await self.session.flush()
+        except IntegrityError:
+            raise NotFound("Agent à qui attribuer le dossier introuvable.") from None
+        return case
+
+    def available_transitions(self, case: Case, actor: Actor) -> Sequence[str]:
+        return [
+            t.name for t in self.engine.available(self.definition_of(case), view_of(case), actor)
+        ]
