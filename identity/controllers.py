@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.di import NamedDependency
+from litestar.params import URLEncodedBody
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,9 +56,9 @@ class AuthController(Controller):
     async def token(
         self,
         request: Request[Any, Any, Any],
-        session: AsyncSession,
-        clock: Clock,
-        data: Annotated[TokenForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        session: NamedDependency[AsyncSession],
+        clock: NamedDependency[Clock],
+        data: URLEncodedBody[TokenForm],
     ) -> TokenResponse:
         if data.grant_type != "client_credentials":
             raise ValidationFailed(
@@ -88,7 +88,7 @@ class AuthController(Controller):
         ),
         summary="Qui suis-je ?",
     )
-    async def me(self, actor: Actor) -> WhoAmI:
+    async def me(self, actor: NamedDependency[Actor]) -> WhoAmI:
         return WhoAmI(
             id=str(actor.id),
             kind=actor.kind.value,

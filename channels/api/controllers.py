@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Response, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import HeaderParameter, JSONBody
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -66,13 +67,13 @@ class IntakeController(Controller):
     )
     async def create(
         self,
-        session: AsyncSession,
-        actor: Actor,
-        engine: Engine,
-        clock: Clock,
-        data: IntakeCreate,
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        engine: NamedDependency[Engine],
+        clock: NamedDependency[Clock],
+        data: JSONBody[IntakeCreate],
         idempotency_key: Annotated[
-            str | None, Parameter(header="Idempotency-Key", max_length=200, required=False)
+            str | None, HeaderParameter(name="Idempotency-Key", max_length=200, required=False)
         ] = None,
     ) -> Response[IntakeCreated]:
         channel = data.channel or "api"

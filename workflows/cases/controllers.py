@@ -7,7 +7,8 @@ from datetime import date
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kernel.actor import Actor, ActorKind, Scope
@@ -38,7 +39,7 @@ READ = policy_opt(
 ACT = policy_opt(agents(description="agents with a role in the case's tenant"))
 
 
-async def case_read(service: CaseService, case: Case, actor: Actor) -> CaseRead:
+async def case_read(service: CaseService, case: Case, actor: NamedDependency[Actor]) -> CaseRead:
     session = service.session
     definition = service.definition_of(case)
     events = await repository.timeline(session, case.id)
@@ -96,16 +97,16 @@ class CaseController(Controller):
     @get("/", opt=READ, summary="Lister les dossiers (filtres, pagination)")
     async def list_cases(
         self,
-        session: AsyncSession,
-        actor: Actor,
-        tenant_id: uuid.UUID | None = None,
-        procedure: Annotated[str | None, Parameter(max_length=80)] = None,
-        state_name: Annotated[str | None, Parameter(query="state", max_length=60)] = None,
-        assignee_id: uuid.UUID | None = None,
-        deadline_before: date | None = None,
-        q: Annotated[str | None, Parameter(max_length=200)] = None,
-        limit: Annotated[int, Parameter(ge=1, le=repository.MAX_PAGE)] = 50,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        tenant_id: FromQuery[uuid.UUID | None] = None,
+        procedure: Annotated[str | None, QueryParameter(max_length=80)] = None,
+        state_name: Annotated[str | None, QueryParameter(name="state", max_length=60)] = None,
+        assignee_id: FromQuery[uuid.UUID | None] = None,
+        deadline_before: FromQuery[date | None] = None,
+        q: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=repository.MAX_PAGE)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> CasePage:
         tenants = actor.tenant_ids()
         if tenant_id is not None:
@@ -136,7 +137,12 @@ class CaseController(Controller):
         summary="Un dossier, son historique, ses délais, ses transitions",
     )
     async def get_case(
-        self, session: AsyncSession, actor: Actor, engine: Engine, clock: Clock, case_id: uuid.UUID
+        self,
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        engine: NamedDependency[Engine],
+        clock: NamedDependency[Clock],
+        case_id: FromPath[uuid.UUID],
     ) -> CaseRead:
         service = CaseService(session, engine, clock)
         case = await service.get_for(case_id, actor)
@@ -150,13 +156,13 @@ class CaseController(Controller):
     )
     async def apply_transition(
         self,
-        session: AsyncSession,
-        actor: Actor,
-        engine: Engine,
-        clock: Clock,
-        case_id: uuid.UUID,
-        name: str,
-        data: TransitionRequest,
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        engine: NamedDependency[Engine],
+        clock: NamedDependency[Clock],
+        case_id: FromPath[uuid.UUID],
+        name: FromPath[str],
+        data: JSONBody[TransitionRequest],
     ) -> CaseRead:
         service = CaseService(session, engine, clock)
         case, _ = await service.apply(
@@ -167,12 +173,12 @@ class CaseController(Controller):
     @post("/{case_id:uuid}/messages", opt=ACT, summary="Ajouter un message au dossier")
     async def add_message(
         self,
-        session: AsyncSession,
-        actor: Actor,
-        engine: Engine,
-        clock: Clock,
-        case_id: uuid.UUID,
-        data: MessageCreate,
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        engine: NamedDependency[Engine],
+        clock: NamedDependency[Clock],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[MessageCreate],
     ) -> EventRead:
         service = CaseService(session, engine, clock)
         event = await service.add_message(case_id, actor, data.text, public=data.public)
@@ -181,12 +187,12 @@ class CaseController(Controller):
     @post("/{case_id:uuid}/assignment", opt=ACT, status_code=200, summary="Attribuer le dossier")
     async def assign(
         self,
-        session: AsyncSession,
-        actor: Actor,
-        engine: Engine,
-        clock: Clock,
-        case_id: uuid.UUID,
-        data: AssignRequest,
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        engine: NamedDependency[Engine],
+        clock: NamedDependency[Clock],
+        case_id: FromPath[uuid.UUID],
+        data: JSONBody[AssignRequest],
     ) -> CaseSummary:
         service = CaseService(session, engine, clock)
         case = await service.assign(case_id, data.assignee_id, actor, expected_version=data.version)
@@ -198,7 +204,7 @@ class ProcedureController(Controller):
     tags = ["Démarches"]
 
     @get("/", opt=READ, summary="Les démarches et leurs versions")
-    async def list_procedures(self, engine: Engine) -> list[ProcedureSummary]:
+    async def list_procedures(self, engine: NamedDependency[Engine]) -> list[ProcedureSummary]:
         return [
             ProcedureSummary(
                 key=d.key,
@@ -212,7 +218,10 @@ class ProcedureController(Controller):
 
     @get("/{key:str}", opt=READ, summary="La définition d'une démarche (JSON et diagramme Mermaid)")
     async def get_procedure(
-        self, engine: Engine, key: str, version: Annotated[int | None, Parameter(ge=1)] = None
+        self,
+        engine: NamedDependency[Engine],
+        key: FromPath[str],
+        version: Annotated[int | None, QueryParameter(ge=1)] = None,
     ) -> dict[str, Any]:
         definition = engine.procedures.get(key, version)
         return {**to_json(definition), "mermaid": to_mermaid(definition)}
@@ -224,6 +233,9 @@ class ProcedureController(Controller):
         summary="Le diagramme d'états (Mermaid)",
     )
     async def get_diagram(
-        self, engine: Engine, key: str, version: Annotated[int | None, Parameter(ge=1)] = None
+        self,
+        engine: NamedDependency[Engine],
+        key: FromPath[str],
+        version: Annotated[int | None, QueryParameter(ge=1)] = None,
     ) -> str:
         return to_mermaid(engine.procedures.get(key, version))
