@@ -72,18 +72,18 @@ async def _pg_admin(sql: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database migrated once per test session (per xdist worker)."""
     if PG_URL:
-        name = f"guichet_tpl_{_worker_id()}"
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        name = f"guichet_tpl_{_worker_id()}_{uuid.uuid4().hex[:8]}"
         asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        upgrade(url)
-        return name
+        upgrade(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+        yield name
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        return
     path = tmp_path_factory.mktemp("template") / "template.sqlite3"
     upgrade(f"sqlite+aiosqlite:///{path}")
-    return str(path)
+    yield str(path)
 
 
 @pytest.fixture
