@@ -1,0 +1,313 @@
+"""The `guichet` command as a newcomer uses it: help, demo, administration, and `guichet run`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from services.cli import main
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def invoke(args: list[str], database_url: str | None = None) -> tuple[int, str]:
+    env = {"GUICHET_DATABASE_URL": database_url} if database_url else {}
+    result = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["run"],
+        ["worker"],
+        ["migrate"],
+        ["demo"],
+        ["tenant", "create"],
+        ["tenant", "add-service"],
+        ["agent", "create"],
+        ["agent", "token"],
+        ["client", "create"],
+    ],
+)
+def test_every_command_has_help(args: list[str]) -> None:
+    code, out = invoke([*args, "--help"])
+    assert code == 0
+    assert "Usage:" in out
+
+
+def test_demo_prints_working_credentials_and_can_be_run_twice(database_url: str) -> None:
+    code, out = invoke(["demo", "--port", "8123"], database_url)
+    assert code == 0, out
+    assert "Commune de Démoville" in out
+    assert "http://127.0.0.1:8123/api/v1/intake/" in out
+    first_secret = re.search(r"Secret\s+: (\S+)", out)
+    assert first_secret is not None
+    code, again = invoke(["demo"], database_url)
+    assert code == 0, again
+    second_secret = re.search(r"Secret\s+: (\S+)", again)
+    assert second_secret is not None
+    assert second_secret.group(1) != first_secret.group(1)
+
+
+def test_administration_commands(database_url: str) -> None:
+    code, out = invoke(
+        [
+            "tenant",
+            "create",
+            "--insee",
+            "69123",
+            "--slug",
+            "lyon",
+            "--name",
+            "Ville de Lyon",
+            "--address",
+            "1 place",
+            "--postal-code",
+            "69001",
+            "--city",
+            "Lyon",
+            "--phone",
+            "04 00 00 00 00",
+            "--email",
+            "contact@lyon.invalid",
+        ],
+        database_url,
+    )
+    assert code == 0, out
+    code, out = invoke(
+        [
+            "tenant",
+            "add-service",
+            "lyon",
+            "--code",
+            "etat-civil",
+            "--name",
+            "État civil",
+            "--address",
+            "1 place",
+            "--phone",
+            "04 00 00 00 01",
+            "--email",
+            "ec@lyon.invalid",
+        ],
+        database_url,
+    )
+    assert code == 0, out
+    code, out = invoke(
+        [
+            "agent",
+            "create",
+            "--email",
+            "Alice.Martin@Lyon.invalid",
+            "--given-name",
+            "Alice",
+            "--family-name",
+            "Martin",
+            "--role",
+            "instructor@69123",
+        ],
+        database_url,
+    )
+    assert code == 0, out
+    assert re.search(r"Jeton : gch_\S+", out)
+    code, out = invoke(["agent", "token", "alice.martin@lyon.invalid"], database_url)
+    assert code == 0 and "Jeton : gch_" in out
+    code, out = invoke(
+        ["client", "create", "--tenant", "lyon", "--name", "Portail", "--scope", "intake:write"],
+        database_url,
+    )
+    assert code == 0 and "client_secret" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            [
+                "tenant",
+                "create",
+                "--insee",
+                "6912",
+                "--slug",
+                "x",
+                "--name",
+                "X",
+                "--address",
+                "a",
+                "--postal-code",
+                "1",
+                "--city",
+                "c",
+                "--phone",
+                "p",
+                "--email",
+                "e@x.fr",
+            ],
+            "Code INSEE « 6912 » invalide",
+        ),
+        (
+            [
+                "agent",
+                "create",
+                "--email",
+                "a@b.fr",
+                "--given-name",
+                "A",
+                "--family-name",
+                "B",
+                "--role",
+                "wizard@99999",
+            ],
+            "Collectivité « 99999 » inconnue",
+        ),
+        (
+            ["client", "create", "--tenant", "nowhere", "--name", "P", "--scope", "intake:write"],
+            "Collectivité « nowhere » inconnue",
+        ),
+        (["agent", "token", "ghost@nowhere.fr"], "aucun agent"),
+    ],
+)
+def test_administration_errors_are_clear(database_url: str, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, args, env={"GUICHET_DATABASE_URL": database_url})
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _post(
+    url: str, body: bytes, content_type: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, object]]:
+    req = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": content_type, **(headers or {})}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.slow
+def test_guichet_run_serves_the_api_and_the_worker_with_embedded_defaults(tmp_path: Path) -> None:
+    """The README's first command: SQLite + embedded Redis, demo loaded, a case opened, its
+    récépissé rendered by the worker running in the same process."""
+    port = _free_port()
+    data = tmp_path / "data"
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GUICHET_") or k == "GUICHET_EXTRA_PROCEDURES"
+    }
+    env["GUICHET_EXTRA_PROCEDURES"] = "tests.support.procedures:register"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "--data-dir", str(data), "run", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        status = 0
+        while time.monotonic() < deadline:
+            try:
+                status, _ = _get(f"{base}/health")
+                if status == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert status == 200, "guichet run did not answer /health within 60 s"
+        status, ready = _get(f"{base}/ready")
+        assert status == 200, ready
+        assert ready["database"] == "ok" and ready["redis"] == "ok"
+        assert (data / "guichet.sqlite3").exists()
+        assert (data / "redis").is_dir()
+
+        # Read the credentials printed at start-up (stdout is line-buffered text).
+        printed = ""
+        while "Secret" not in printed or "OpenAPI" not in printed:
+            line = proc.stdout.readline() if proc.stdout else ""
+            assert line, "guichet run printed no credentials"
+            printed += line
+        assert f"{base}/schema/" in printed
+        client_id = re.search(r"Client API\s+: (\S+)", printed)
+        secret = re.search(r"Secret\s+: (\S+)", printed)
+        assert client_id and secret
+        status, token = _post(
+            f"{base}/api/v1/auth/token",
+            f"grant_type=client_credentials&client_id={client_id.group(1)}"
+            f"&client_secret={secret.group(1)}".encode(),
+            "application/x-www-form-urlencoded",
+        )
+        assert status == 200, token
+        auth = {"Authorization": f"Bearer {token['access_token']}"}
+        status, created = _post(
+            f"{base}/api/v1/intake/",
+            json.dumps(
+                {
+                    "tenant": "99001",
+                    "procedure": "test.permit",
+                    "submitter": {
+                        "given_name": "Alex",
+                        "family_name": "Dupont",
+                        "email": "alex@example.org",
+                    },
+                    "payload": {"title": "Véranda", "area_m2": 18},
+                }
+            ).encode(),
+            "application/json",
+            auth,
+        )
+        assert status == 201, created
+        # The worker (same process) renders the récépissé requested when the case opened.
+        db = sqlite3.connect(data / "guichet.sqlite3")
+        found = 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not found:
+            found = db.execute(
+                "SELECT count(*) FROM stored_document WHERE kind = 'recepisse'"
+            ).fetchone()[0]
+            time.sleep(0.3)
+        outbox = db.execute("SELECT status FROM outbox").fetchall()
+        db.close()
+        assert found == 1, f"no récépissé rendered; outbox: {outbox}"
+        assert outbox == [("done",)]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
