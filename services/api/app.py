@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -27,6 +28,7 @@ from services.kernel.actor import Actor
 from services.kernel.clock import Clock, SystemClock
 from services.kernel.db import make_engine, make_sessionmaker
 from services.kernel.errors import Unauthenticated, Unavailable
+from services.kernel.logging import configure_logging
 from services.kernel.policy import PUBLIC, policy_opt
 from services.kernel.settings import (
     api_settings,
@@ -114,6 +116,8 @@ def create_app(config: AppConfig | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if not structlog.is_configured():
+            configure_logging()
         db = make_engine(
             database_url,
             echo=database_settings().database_echo,
