@@ -252,7 +252,7 @@ async def submit(
             "enregistre_le": case.registered_at.isoformat(),
             "message": (
                 f"Votre demande « {definition.title} » a été enregistrée sous la référence "
-                f"{case.reference}. Un accusé de réception suivra."
+                f"{case.reference}. Conservez cette référence pour suivre votre demande."
             ),
         },
     )

@@ -5,6 +5,11 @@ from __future__ import annotations
 LA_POSTE_SIREN = "356000000"
 
 
+def _ascii_digits(value: str) -> bool:
+    """Only 0-9: ``str.isdigit`` also accepts full-width, Arabic-Indic and superscript digits."""
+    return value.isascii() and value.isdigit()
+
+
 def _luhn_ok(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
@@ -18,12 +23,12 @@ def _luhn_ok(digits: str) -> bool:
 
 
 def is_valid_siren(value: str) -> bool:
-    return len(value) == 9 and value.isdigit() and _luhn_ok(value)
+    return len(value) == 9 and _ascii_digits(value) and _luhn_ok(value)
 
 
 def is_valid_siret(value: str) -> bool:
     """14 digits passing Luhn; La Poste's establishments (SIREN 356000000) use the digit sum mod 5."""
-    if len(value) != 14 or not value.isdigit():
+    if len(value) != 14 or not _ascii_digits(value):
         return False
     if value.startswith(LA_POSTE_SIREN) and value != LA_POSTE_SIREN + "00048":
         return sum(int(c) for c in value) % 5 == 0

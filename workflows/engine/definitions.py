@@ -7,6 +7,7 @@ fire which transition, which documents may be requested, and the schema of the i
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from enum import StrEnum
 from typing import Any, Literal
@@ -149,6 +150,7 @@ class Definition(_Frozen):
 
 
 ProblemList = list[str]
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 
 
 def validate_definition(
@@ -161,6 +163,17 @@ def validate_definition(
     """Refuse a definition that would fail at 3 a.m.: raise DefinitionError listing every problem."""
     d = definition
     problems: ProblemList = []
+    for kind_name, values in (
+        ("state", [s.name for s in d.states]),
+        ("transition", [t.name for t in d.transitions]),
+        ("timer", [t.kind for t in d.timers]),
+        ("document kind", [doc.kind for doc in d.documents]),
+    ):
+        for value in values:
+            if not _NAME.match(value):
+                problems.append(
+                    f"{kind_name} name {value!r} must be lower-case ASCII letters, digits and _"
+                )
     names = [s.name for s in d.states]
     state_names = set(names)
     for dup in sorted({n for n in names if names.count(n) > 1}):

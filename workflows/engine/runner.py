@@ -279,7 +279,8 @@ class Engine:
         failures: list[dict[str, str]] = []
         for spec in transition.actions:
             try:
-                await self.actions.get(spec.key).perform(ctx, {**spec.params, **data})
+                # Declared parameters win over what an actor sends with the transition.
+                await self.actions.get(spec.key).perform(ctx, {**data, **spec.params})
             except ActionFailed as exc:
                 if spec.on_failure is FailurePolicy.STOP:
                     raise ValidationFailed(

@@ -177,7 +177,9 @@ def test_state_reached_only_through_a_goto_failure_is_reachable() -> None:
 
 def test_timer_firing_an_undeclared_transition() -> None:
     d = base(timers=(base_timer(fires="nope"),))
-    assert problems_of(d) == ["timer 'review_delay': has no target (transition 'nope' is not declared)"]
+    assert problems_of(d) == [
+        "timer 'review_delay': has no target (transition 'nope' is not declared)"
+    ]
 
 
 def test_timer_whose_transition_does_not_leave_its_start_state() -> None:
@@ -210,7 +212,11 @@ def test_guard_naming_an_unknown_role() -> None:
 
 
 def test_transition_with_an_empty_guard_is_refused() -> None:
-    d = base(transitions=extra_transition(name="nobody", sources=("review",), target="done", guard=Guard()))
+    d = base(
+        transitions=extra_transition(
+            name="nobody", sources=("review",), target="done", guard=Guard()
+        )
+    )
     assert problems_of(d) == ["transition 'nobody': has no guard (nobody could fire it)"]
 
 
@@ -279,7 +285,8 @@ def test_document_request_without_a_kind() -> None:
 
 
 @pytest.mark.parametrize(
-    "action", ["deadline.start", "deadline.suspend", "deadline.resume", "deadline.extend", "deadline.cancel"]
+    "action",
+    ["deadline.start", "deadline.suspend", "deadline.resume", "deadline.extend", "deadline.cancel"],
 )
 def test_deadline_action_with_an_undeclared_timer_kind(action: str) -> None:
     d = base(
@@ -404,7 +411,7 @@ def test_engine_load_knows_the_registered_conditions() -> None:
         condition="always.ok",
     )
     engine = plain_engine()
-    with pytest.raises(DefinitionError, match="unknown condition 'always.ok'"):
+    with pytest.raises(DefinitionError, match=r"unknown condition 'always\.ok'"):
         engine.load(base(transitions=auto))
     engine.conditions.register("always.ok", lambda case: True)
     assert engine.load(base(transitions=auto)).ref == "test.base@1"
@@ -412,7 +419,9 @@ def test_engine_load_knows_the_registered_conditions() -> None:
 
 def test_the_core_procedures_load() -> None:
     engine = build_engine()
-    assert [d.key for d in engine.procedures.latest()] == ["general.request"]
+    keys = [d.key for d in engine.procedures.latest()]
+    assert "general.request" in keys
+    assert "test.permit" not in keys  # test procedures are an extension, never core
 
 
 def test_the_test_procedure_loads_with_its_conditions() -> None:
@@ -457,12 +466,25 @@ def test_registry_serves_the_latest_version_unless_one_is_pinned() -> None:
 
 
 def test_registry_unknown_key_or_version_is_not_found() -> None:
-    engine = build_engine()
+    engine = plain_engine()
+    engine.load(base())
     with pytest.raises(NotFound) as info:
         engine.procedures.get("permis.de.voler")
-    assert "permis.de.voler" in info.value.detail
-    assert info.value.extra == {"known_procedures": ["general.request"]}
+    assert info.value.detail == "La démarche « permis.de.voler » n'existe pas."
+    assert info.value.extra == {"known_procedures": ["test.base"]}
     with pytest.raises(NotFound) as info:
-        engine.procedures.get("general.request", 7)
-    assert "version 7" in info.value.detail
+        engine.procedures.get("test.base", 7)
+    assert info.value.detail == "La démarche « test.base » n'a pas de version 7."
     assert info.value.extra == {"versions": [1]}
+
+
+def test_names_must_be_identifiers_so_exports_and_urls_stay_safe() -> None:
+    states = (*base_states()[:3], State(name="Expiré bis", title="Expiré", terminal=True))
+    transitions = (
+        *base_transitions()[:2],
+        Transition(
+            name="expire", title="Expirer", sources=("review",), target="Expiré bis", guard=SYSTEM
+        ),
+    )
+    problems = problems_of(base(states=states, transitions=transitions))
+    assert "state name 'Expiré bis' must be lower-case ASCII letters, digits and _" in problems
