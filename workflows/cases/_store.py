@@ -36,10 +36,12 @@ def hashed_fields(event: CaseEvent) -> dict[str, Any]:
         "at": event.at.isoformat(),
         "actor_id": str(event.actor_id) if event.actor_id else None,
         "actor_kind": event.actor_kind,
+        "actor_name": event.actor_name,
         "channel": event.channel,
         "kind": event.kind,
         "from_state": event.from_state,
         "to_state": event.to_state,
+        "public": event.public,
         "data": event.data,
     }
 

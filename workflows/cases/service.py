@@ -197,6 +197,9 @@ class CaseService:
         case = await self.lock(deadline.case_id)
         deadline.status = "fired"
         deadline.fired_at = self.clock.now()
+        # Flush now (autoflush is off): otherwise the timer bookkeeping of the transition below
+        # still finds this deadline live and cancels it, and the deadline ends "cancelled".
+        await self.session.flush()
         definition = self.definition_of(case)
         store = await self._store_for(case, "system")
         allowed = [t.name for t in definition.transitions_from(case.state)]
