@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from identity.service import issue_client_token
 from services.kernel.actor import Actor, ActorKind
 from services.kernel.clock import Clock
-from services.kernel.errors import ValidationFailed
+from services.kernel.errors import Unauthenticated, ValidationFailed
 from services.kernel.policy import PUBLIC, Policy, policy_opt
 from services.kernel.settings import api_settings
 
@@ -67,14 +67,20 @@ class AuthController(Controller):
             )
         ttl = api_settings().token_ttl_seconds
         scopes = data.scope.split() if data.scope else None
-        issued = await issue_client_token(
-            session,
-            now=clock.now(),
-            client_id=data.client_id,
-            client_secret=data.client_secret,
-            requested_scopes=scopes,
-            ttl=timedelta(seconds=ttl),
-        )
+        try:
+            issued = await issue_client_token(
+                session,
+                now=clock.now(),
+                client_id=data.client_id,
+                client_secret=data.client_secret,
+                requested_scopes=scopes,
+                ttl=timedelta(seconds=ttl),
+            )
+        except Unauthenticated:
+            # The request's transaction is rolled back on error: commit now so that the
+            # ``auth.token.refused`` journal entry (the only change pending) is kept.
+            await session.commit()
+            raise
         return TokenResponse(
             access_token=issued.access_token, expires_in=ttl, scope=" ".join(issued.scopes)
         )

@@ -139,7 +139,7 @@ def create_app(config: AppConfig | None = None) -> Litestar:
         path="/api/v1",
         route_handlers=[AuthController, IntakeController, CaseController, ProcedureController],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[health, ready, api],
         lifespan=[lifespan],
         guards=[enforce_policy],
@@ -150,7 +150,6 @@ def create_app(config: AppConfig | None = None) -> Litestar:
             "clock": Provide(provide_clock, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_id_middleware],
         request_max_body_size=cfg.max_body_bytes or settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Guichet",
@@ -168,3 +167,7 @@ def create_app(config: AppConfig | None = None) -> Litestar:
         opt={},
         debug=False,
     )
+    # Outside the router, so that 404/405 for unknown paths also get an X-Request-ID (route
+    # middleware only wraps matched handlers).
+    app.asgi_handler = request_id_middleware(app.asgi_handler)
+    return app

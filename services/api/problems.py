@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DBAPIError
 
 from services.kernel import errors as e
 from services.kernel.logging import get_logger
@@ -148,9 +149,53 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     )
 
 
+# PostgreSQL refuses the NUL character (U+0000) in text and JSONB: the request, not the server, is
+# at fault. SQLSTATE 22021 character_not_in_repertoire, 22P05 untranslatable_character.
+_UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
+
+
+def database_error_handler(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
+    if getattr(exc.orig, "sqlstate", None) in _UNSTORABLE_TEXT:
+        return problem(
+            request,
+            status=422,
+            code="validation-failed",
+            title="Données invalides",
+            detail=(
+                "Le texte envoyé contient un caractère refusé (le caractère nul U+0000) : "
+                "retirez-le et renvoyez la requête."
+            ),
+            extra={
+                "errors": [
+                    {
+                        "field": "(corps)",
+                        "message": "caractère nul (U+0000) refusé",
+                        "type": "null_character",
+                    }
+                ]
+            },
+        )
+    return internal_error_handler(request, exc)
+
+
+def recursion_handler(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """msgspec raises RecursionError on a JSON body nested too deeply: a bad request."""
+    if "deserializing" in str(exc):
+        return problem(
+            request,
+            status=400,
+            code="bad-request",
+            title="Requête invalide",
+            detail="Le corps JSON de la requête est trop profondément imbriqué.",
+        )
+    return internal_error_handler(request, exc)
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     e.GuichetError: guichet_error_handler,
     ValidationException: validation_handler,
     HTTPException: http_exception_handler,
+    DBAPIError: database_error_handler,
+    RecursionError: recursion_handler,
     Exception: internal_error_handler,
 }
