@@ -11,7 +11,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -86,18 +86,57 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     yield str(path)
 
 
-@pytest.fixture
-def database_url(database_template: str, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated, empty database for this test."""
+def _clone(template: str, tmp_path: Path) -> tuple[str, Callable[[], None]]:
+    """A copy of a template database: (url, drop)."""
     if PG_URL:
         name = f"guichet_t_{_worker_id()}_{uuid.uuid4().hex[:10]}"
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{database_template}"'))
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        return
-    path = tmp_path / "guichet.sqlite3"
-    shutil.copyfile(database_template, path)
-    yield f"sqlite+aiosqlite:///{path}"
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+
+        def drop() -> None:
+            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+        return make_url(PG_URL).set(database=name).render_as_string(hide_password=False), drop
+    path = tmp_path / f"guichet-{uuid.uuid4().hex[:8]}.sqlite3"
+    shutil.copyfile(template, path)
+    return f"sqlite+aiosqlite:///{path}", lambda: None
+
+
+@pytest.fixture(scope="session")
+def seeded_template(
+    database_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Seed]]:
+    """The migrated template plus the seed data, built once: hashing secrets costs time."""
+    url, drop = _clone(database_template, tmp_path_factory.mktemp("seeded"))
+
+    async def build() -> Seed:
+        engine = make_engine(url)
+        try:
+            return await seed_data(make_sessionmaker(engine), FrozenClock(T0))
+        finally:
+            await engine.dispose()
+
+    seed = asyncio.run(build())
+    if PG_URL:
+        template = make_url(url).database
+        assert template is not None
+        yield template, seed
+    else:
+        yield url.removeprefix("sqlite+aiosqlite:///"), seed
+    drop()
+
+
+@pytest.fixture
+def database_url(
+    request: pytest.FixtureRequest, database_template: str, tmp_path: Path
+) -> Iterator[str]:
+    """A fresh, migrated database for this test: empty, or with the seed data when the test
+    asks for the ``seed`` fixture."""
+    template = database_template
+    if "seed" in request.fixturenames:
+        template = request.getfixturevalue("seeded_template")[0]
+    url, drop = _clone(template, tmp_path)
+    yield url
+    drop()
 
 
 @pytest.fixture
@@ -304,8 +343,9 @@ async def seed_data(sm: async_sessionmaker[AsyncSession], clock: FrozenClock) ->
 
 
 @pytest.fixture
-async def seed(sessionmaker: async_sessionmaker[AsyncSession], clock: FrozenClock) -> Seed:
-    return await seed_data(sessionmaker, clock)
+def seed(seeded_template: tuple[str, Seed], database_url: str) -> Seed:
+    """The seed data, already in this test's database (cloned from the seeded template)."""
+    return seeded_template[1]
 
 
 def permit_request(**overrides: Any) -> dict[str, Any]:
