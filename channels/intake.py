@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from identity.service import get_tenant
+from identity.service import TenantCache
 from identity.siret import is_valid_siren, is_valid_siret
 from services.kernel.actor import Actor, ActorKind, Scope
 from services.kernel.clock import Clock
@@ -130,11 +130,18 @@ def _check_actor(
 
 
 async def submit(
-    session: AsyncSession, engine: Engine, clock: Clock, request: IntakeRequest
+    session: AsyncSession,
+    engine: Engine,
+    clock: Clock,
+    request: IntakeRequest,
+    *,
+    tenants: TenantCache | None = None,
 ) -> IntakeResult:
     now = clock.now()
     try:
-        tenant = await get_tenant(session, request.tenant)
+        tenant = await (tenants or TenantCache(ttl=timedelta(0))).get(
+            session, request.tenant, now=now
+        )
     except NotFound:
         raise NotFound(f"Collectivité « {request.tenant} » inconnue.") from None
     definition = engine.procedures.get(request.procedure_key)
@@ -158,6 +165,8 @@ async def submit(
         errors.extend(french_errors(exc, prefix="payload"))
         payload = None
     received_at = request.received_at or now
+    if received_at.tzinfo is not None:
+        received_at = received_at.astimezone(UTC)
     if received_at.tzinfo is None:
         errors.append(
             {

@@ -13,7 +13,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from identity.service import authenticate
+from identity.service import TokenCache
 from services.kernel.actor import Actor, ActorKind
 from services.kernel.clock import Clock
 from services.kernel.errors import Forbidden, Unauthenticated
@@ -69,7 +69,7 @@ async def enforce_policy(
     app_state = connection.app.state
     sessionmaker: async_sessionmaker[AsyncSession] = app_state.sessionmaker
     clock: Clock = app_state.clock
-    async with sessionmaker() as session, session.begin():
-        actor = await authenticate(session, token, now=clock.now())
+    cache: TokenCache = app_state.token_cache
+    actor = await cache.authenticate(sessionmaker, token, now=clock.now())
     check_policy(policy, actor)
     connection.state[ACTOR_STATE_KEY] = actor

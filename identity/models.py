@@ -31,7 +31,7 @@ class Tenant(IdMixin, Base):
     created_at: Mapped[datetime]
 
     services: Mapped[list[TenantService]] = relationship(
-        back_populates="tenant", order_by="TenantService.code", lazy="selectin"
+        back_populates="tenant", order_by="TenantService.code", lazy="raise"
     )
 
 

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -301,6 +302,13 @@ async def issue_agent_token(
 
 async def authenticate(session: AsyncSession, token: str, *, now: datetime) -> Actor:
     """The Actor behind a bearer token, or Unauthenticated with the reason."""
+    actor, _ = await authenticate_with_expiry(session, token, now=now)
+    return actor
+
+
+async def authenticate_with_expiry(
+    session: AsyncSession, token: str, *, now: datetime
+) -> tuple[Actor, datetime]:
     row = await session.scalar(
         select(AccessToken).where(AccessToken.token_hash == hash_token(token))
     )
@@ -315,17 +323,18 @@ async def authenticate(session: AsyncSession, token: str, *, now: datetime) -> A
         agent = await session.get(Agent, row.agent_id)
         if agent is None or not agent.active:
             raise Unauthenticated("Ce compte agent est désactivé.")
-        return await agent_actor(session, agent)
+        return await agent_actor(session, agent), row.expires_at
     client = await session.get(ApiClient, row.api_client_id)
     if client is None or not client.active:
         raise Unauthenticated("Ce client API est désactivé.")
-    return Actor(
+    actor = Actor(
         id=client.id,
         kind=ActorKind.API_CLIENT,
         display_name=client.name,
         scopes=frozenset(client.scope_list),
         home_tenant_id=client.tenant_id,
     )
+    return actor, row.expires_at
 
 
 async def agent_actor(session: AsyncSession, agent: Agent) -> Actor:
@@ -356,3 +365,76 @@ async def agent_actor(session: AsyncSession, agent: Agent) -> Actor:
         roles={t: frozenset(r) for t, r in roles.items()},
         title=agent.title or None,
     )
+
+
+class IdentityDirectory:
+    """``services.kernel.ports.AgentDirectory`` implemented on the identity tables."""
+
+    async def roles_of(
+        self, session: AsyncSession, agent_id: uuid.UUID, tenant_id: uuid.UUID
+    ) -> frozenset[str] | None:
+        agent = await session.get(Agent, agent_id)
+        if agent is None or not agent.active:
+            return None
+        actor = await agent_actor(session, agent)
+        return actor.roles_in(tenant_id)
+
+
+# ----- short-lived caches (per application instance) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TenantInfo:
+    id: uuid.UUID
+    insee_code: str
+    slug: str
+    name: str
+    alsace_moselle: bool
+
+
+class TenantCache:
+    """Tenants change rarely: keep what intake needs for ``ttl`` (a rename shows after it)."""
+
+    def __init__(self, ttl: timedelta = timedelta(seconds=60), max_size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_size = max_size
+        self._entries: dict[str, tuple[TenantInfo, datetime]] = {}
+
+    async def get(self, session: AsyncSession, ref: str, *, now: datetime) -> TenantInfo:
+        hit = self._entries.get(ref)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        tenant = await get_tenant(session, ref)
+        info = TenantInfo(
+            tenant.id, tenant.insee_code, tenant.slug, tenant.name, tenant.alsace_moselle
+        )
+        if len(self._entries) >= self.max_size:
+            self._entries.clear()
+        self._entries[ref] = (info, now + self.ttl)
+        return info
+
+
+class TokenCache:
+    """Bearer token → Actor for at most ``ttl``: a revoked token or a changed role takes effect
+    within ``ttl``; an expired token never passes (its expiry bounds the entry)."""
+
+    def __init__(self, ttl: timedelta = timedelta(seconds=30), max_size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_size = max_size
+        self._entries: dict[str, tuple[Actor, datetime]] = {}
+
+    async def authenticate(self, session_factory: Any, token: str, *, now: datetime) -> Actor:
+        key = hash_token(token)
+        hit = self._entries.get(key)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        async with session_factory() as session, session.begin():
+            actor, expires_at = await authenticate_with_expiry(session, token, now=now)
+        if self.ttl > timedelta(0):
+            if len(self._entries) >= self.max_size:
+                self._entries.clear()
+            self._entries[key] = (actor, min(expires_at, now + self.ttl))
+        return actor
+
+    def clear(self) -> None:
+        self._entries.clear()

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.intake import IntakeRequest, submit
+from identity.service import TenantCache
 from services.kernel.actor import Actor, ActorKind, Scope
 from services.kernel.clock import Clock
 from services.kernel.policy import agents_or_clients, policy_opt
@@ -71,6 +72,7 @@ class IntakeController(Controller):
         actor: NamedDependency[Actor],
         engine: NamedDependency[Engine],
         clock: NamedDependency[Clock],
+        tenants: NamedDependency[TenantCache],
         data: JSONBody[IntakeCreate],
         idempotency_key: Annotated[
             str | None, HeaderParameter(name="Idempotency-Key", max_length=200, required=False)
@@ -95,6 +97,7 @@ class IntakeController(Controller):
                 on_behalf_of=data.on_behalf_of,
                 external_ref=idempotency_key or data.external_ref,
             ),
+            tenants=tenants,
         )
         body = IntakeCreated(
             case_id=result.case_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from channels.api.controllers import IntakeController
 from identity.controllers import AuthController
 from identity.guards import ACTOR_STATE_KEY, enforce_policy
+from identity.service import IdentityDirectory, TenantCache, TokenCache
 from services.api.middleware import request_id_middleware
 from services.api.problems import EXCEPTION_HANDLERS
 from services.kernel.actor import Actor
@@ -30,11 +32,13 @@ from services.kernel.db import make_engine, make_sessionmaker
 from services.kernel.errors import Unauthenticated, Unavailable
 from services.kernel.logging import configure_logging
 from services.kernel.policy import PUBLIC, policy_opt
+from services.kernel.ports import AgentDirectory
 from services.kernel.settings import (
     api_settings,
     database_settings,
     effective_database_url,
     engine_settings,
+    redis_settings,
 )
 from workflows.cases.controllers import CaseController, ProcedureController
 from workflows.engine.runner import Engine
@@ -76,6 +80,15 @@ def provide_clock(state: State) -> Clock:
     return clock
 
 
+def provide_tenants(state: State) -> TenantCache:
+    cache: TenantCache = state.tenant_cache
+    return cache
+
+
+def provide_directory() -> AgentDirectory:
+    return IdentityDirectory()
+
+
 @get("/health", opt=policy_opt(PUBLIC), tags=["Santé"], summary="Vivant ?")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
@@ -112,7 +125,7 @@ def create_app(config: AppConfig | None = None) -> Litestar:
     cfg = config or AppConfig()
     settings = api_settings()
     database_url = cfg.database_url or effective_database_url()
-    redis_url = cfg.redis_url
+    redis_url = cfg.redis_url or redis_settings().redis_url
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -128,6 +141,8 @@ def create_app(config: AppConfig | None = None) -> Litestar:
         app.state.clock = cfg.clock
         app.state.engine = cfg.engine or build_engine(engine_settings().extensions())
         app.state.redis = Redis.from_url(redis_url) if redis_url else None
+        app.state.token_cache = TokenCache(ttl=timedelta(seconds=settings.auth_cache_seconds))
+        app.state.tenant_cache = TenantCache(ttl=timedelta(seconds=settings.tenant_cache_seconds))
         try:
             yield
         finally:
@@ -148,6 +163,8 @@ def create_app(config: AppConfig | None = None) -> Litestar:
             "actor": Provide(provide_actor, sync_to_thread=False),
             "engine": Provide(provide_engine, sync_to_thread=False),
             "clock": Provide(provide_clock, sync_to_thread=False),
+            "directory": Provide(provide_directory, sync_to_thread=False),
+            "tenants": Provide(provide_tenants, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=cfg.max_body_bytes or settings.max_body_bytes,
@@ -166,6 +183,7 @@ def create_app(config: AppConfig | None = None) -> Litestar:
         ),
         opt={},
         debug=False,
+        logging_config=None,
     )
     # Outside the router, so that 404/405 for unknown paths also get an X-Request-ID (route
     # middleware only wraps matched handlers).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from litestar import Request, Response
@@ -75,14 +76,52 @@ def guichet_error_handler(request: Request[Any, Any, Any], exc: e.GuichetError) 
     )
 
 
+_EN_FR: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), french)
+    for pattern, french in (
+        (r"^Field required", "champ obligatoire manquant"),
+        (r"^Extra inputs are not permitted", "champ inconnu"),
+        (r"^Input should be a valid string", "doit être un texte"),
+        (r"^Input should be a valid integer", "doit être un nombre entier"),
+        (r"^Input should be a valid number", "doit être un nombre"),
+        (r"^Input should be a valid boolean", "doit être vrai ou faux"),
+        (r"^Input should be a valid dictionary", "doit être un objet JSON"),
+        (r"^Input should be a valid list", "doit être une liste"),
+        (r"^Input should be a valid UUID", "doit être un identifiant UUID"),
+        (r"^Input should be a valid date", "doit être une date (AAAA-MM-JJ)"),
+        (r"^Input should be a valid datetime", "doit être une date et heure ISO 8601"),
+        (r"^Input should have timezone info", "doit préciser le fuseau horaire"),
+        (r"^Input should be greater than or equal to (\S+)", r"doit être supérieur ou égal à \1"),
+        (r"^Input should be less than or equal to (\S+)", r"doit être inférieur ou égal à \1"),
+        (
+            r"^String should have at most (\d+) characters?",
+            r"texte trop long (au plus \1 caractères)",
+        ),
+        (r"^String should have at least (\d+) characters?", r"texte trop court (au moins \1)"),
+        (r"^String should match pattern '(.*)'", r"format invalide (attendu : \1)"),
+        (r"^Expected `(\w+)`, got `(\w+)`", r"type attendu : \1 (reçu : \2)"),
+        (r"^Missing required", "champ obligatoire manquant"),
+    )
+)
+
+
+def french_message(message: str) -> str:
+    for pattern, french in _EN_FR:
+        if pattern.search(message):
+            return pattern.sub(french, message, count=1).split(" [")[0]
+    return message
+
+
 def validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
+            source = item.get("source")
+            source = getattr(source, "value", source)
             errors.append(
                 {
-                    "field": ".".join(str(p) for p in [item.get("source"), item.get("key")] if p),
-                    "message": str(item.get("message", "")),
+                    "field": ".".join(str(p) for p in [source, item.get("key")] if p),
+                    "message": french_message(str(item.get("message", ""))),
                     "type": "invalid",
                 }
             )

@@ -59,6 +59,17 @@ class ApiSettings(_Base):
         ge=1,
         description="Lifetime of personal bearer tokens issued to agents by the CLI.",
     )
+    auth_cache_seconds: int = Field(
+        default=30,
+        ge=0,
+        description=(
+            "How long a bearer token's Actor is kept in memory (0: never). A revoked token or a "
+            "changed role takes effect within this delay; an expired token never passes."
+        ),
+    )
+    tenant_cache_seconds: int = Field(
+        default=60, ge=0, description="How long tenant details are kept in memory by intake."
+    )
     public_url: str | None = Field(
         default=None, description="Public base URL, used in printed links. Unset: http://host:port."
     )

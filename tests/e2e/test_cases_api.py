@@ -540,6 +540,24 @@ async def test_assignment_refusals(
     assert [e["kind"] for e in r.json()["timeline"]] == ["case.opened"]
 
 
+async def test_a_case_is_assigned_only_to_an_agent_of_its_commune(
+    app_client: AsyncTestClient[Any], seed: Seed, portfolio: dict[str, str]
+) -> None:
+    """An agent of commune B cannot be put in charge of a commune A case."""
+    url = f"{CASES}{portfolio['A2']}/assignment"
+    auth = seed.auth(seed.instructor_token)
+    outsider = await agent_id(app_client, seed.other_instructor_token)
+    body = assert_problem(
+        await app_client.post(url, json={"assignee_id": outsider}, headers=auth), 422
+    )
+    assert "aucun rôle dans la collectivité" in body["detail"]
+    # An instructor of the métropole covers its communes and may be put in charge.
+    metro = await agent_id(app_client, seed.metropole_instructor_token)
+    r = await app_client.post(url, json={"assignee_id": metro}, headers=auth)
+    assert r.status_code == 200, r.text
+    assert r.json()["assignee_id"] == metro
+
+
 # ----- procedures ------------------------------------------------------------------------------------
 
 

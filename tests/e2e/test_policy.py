@@ -448,3 +448,42 @@ async def test_odd_token_bodies_are_4xx_problems(
 async def test_token_endpoint_refuses_get(app_client: AsyncTestClient[Any], seed: Seed) -> None:
     r = await app_client.get(TOKEN_URL)
     assert_problem(r, 405)
+
+
+async def test_a_revoked_token_stops_working_within_the_auth_cache_delay(
+    app_client: AsyncTestClient[Any], seed: Seed, sessionmaker: Any, clock: Any
+) -> None:
+    """Tokens are cached in memory for GUICHET_AUTH_CACHE_SECONDS (30 s by default): a revoked
+    token keeps working at most that long, never longer."""
+    from sqlalchemy import update
+
+    from identity.models import AccessToken
+    from identity.service import hash_token
+
+    auth = seed.auth(seed.instructor_token)
+    assert (await app_client.get("/api/v1/auth/me", headers=auth)).status_code == 200
+    async with sessionmaker() as s, s.begin():
+        await s.execute(
+            update(AccessToken)
+            .where(AccessToken.token_hash == hash_token(seed.instructor_token))
+            .values(revoked=True)
+        )
+    assert (await app_client.get("/api/v1/auth/me", headers=auth)).status_code == 200
+    clock.advance(timedelta(seconds=31))
+    r = await app_client.get("/api/v1/auth/me", headers=auth)
+    assert r.status_code == 401
+    assert "révoqué" in r.json()["detail"]
+
+
+async def test_litestar_validation_errors_are_in_french(
+    app_client: AsyncTestClient[Any], seed: Seed
+) -> None:
+    r = await app_client.post(
+        "/api/v1/intake/",
+        json={"tenant": 69001, "procedure": "test.permit", "submitter": {}, "payload": {}},
+        headers=seed.auth(seed.counter_token),
+    )
+    assert r.status_code == 400
+    assert r.json()["errors"] == [
+        {"field": "tenant", "message": "doit être un texte", "type": "invalid"}
+    ]

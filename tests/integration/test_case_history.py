@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.intake import IntakeRequest, submit
-from identity.service import authenticate
+from identity.service import IdentityDirectory, authenticate
 from services.kernel.actor import Actor
 from services.kernel.clock import FrozenClock
 from tests.conftest import Seed
@@ -248,7 +248,7 @@ async def test_messages_and_assignments_extend_the_same_chain(
     async with sessionmaker() as s, s.begin():
         service = CaseService(s, engine, clock)
         await service.add_message(case_id, instructor, "Bonjour", public=True)
-        await service.assign(case_id, seed.instructor_id, instructor)
+        await service.assign(case_id, seed.instructor_id, instructor, directory=IdentityDirectory())
     await apply(sessionmaker, engine, clock, case_id, "start", instructor)
 
     events = await events_of(sessionmaker, case_id)

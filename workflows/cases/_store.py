@@ -90,6 +90,11 @@ class DbCaseStore:
         self.calendar = calendar_of(case)
         self._allocated = last_seq
         self.events: list[CaseEvent] = []
+        # A case opened in this transaction has no deadline and no outbox row in the database
+        # yet: what it gets is tracked here, which spares a query per timer and per side effect.
+        self.fresh = last_seq == 0
+        self.new_deadlines: dict[str, Deadline] = {}
+        self.new_outbox_keys: set[str] = set()
 
     @property
     def view(self) -> CaseView:
@@ -159,6 +164,9 @@ class DbCaseStore:
 
     # ----- deadlines ---------------------------------------------------------------------------
     async def live_deadline(self, kind: str) -> Deadline | None:
+        if self.fresh:
+            new = self.new_deadlines.get(kind)
+            return new if new is not None and new.status in LIVE else None
         result: Deadline | None = await self.session.scalar(
             select(Deadline).where(
                 Deadline.case_id == self.case.id,
@@ -231,27 +239,29 @@ class _Context:
         cal = store.calendar
         starts_on = cal.local_date(self._legal_start())
         due_on = cal.due_date(starts_on, timer.delay)
-        store.session.add(
-            Deadline(
-                case_id=store.case.id,
-                kind=timer.kind,
-                transition=timer.fires,
-                rule={
-                    "delay": timer.delay.model_dump(mode="json"),
-                    "description": timer.delay.describe(),
-                    "legal_reference": timer.legal_reference or timer.delay.legal_reference,
-                    "extensions": [],
-                    "suspensions": [],
-                },
-                starts_on=starts_on,
-                due_on=due_on,
-                due_at=cal.expiry_instant(due_on),
-                status="active",
-                created_seq=self._seq,
-                created_at=store.now,
-            )
+        deadline = Deadline(
+            case_id=store.case.id,
+            kind=timer.kind,
+            transition=timer.fires,
+            rule={
+                "delay": timer.delay.model_dump(mode="json"),
+                "description": timer.delay.describe(),
+                "legal_reference": timer.legal_reference or timer.delay.legal_reference,
+                "extensions": [],
+                "suspensions": [],
+            },
+            starts_on=starts_on,
+            due_on=due_on,
+            due_at=cal.expiry_instant(due_on),
+            status="active",
+            created_seq=self._seq,
+            created_at=store.now,
         )
-        await store.session.flush()
+        store.session.add(deadline)
+        if store.fresh:
+            store.new_deadlines[timer.kind] = deadline
+        else:
+            await store.session.flush()
 
     async def _require(self, kind: str) -> Deadline | None:
         return await self._store.live_deadline(kind)
@@ -329,11 +339,15 @@ class _Context:
 
     async def _outbox(self, kind: str, payload: dict[str, Any], *, dedupe_key: str) -> None:
         store = self._store
-        existing = await store.session.scalar(
-            select(Outbox.id).where(Outbox.dedupe_key == dedupe_key)
-        )
-        if existing is not None:
+        if dedupe_key in store.new_outbox_keys:
             return
+        if not store.fresh:
+            existing = await store.session.scalar(
+                select(Outbox.id).where(Outbox.dedupe_key == dedupe_key)
+            )
+            if existing is not None:
+                return
+        store.new_outbox_keys.add(dedupe_key)
         store.session.add(
             Outbox(
                 case_id=store.case.id,

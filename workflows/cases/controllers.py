@@ -15,6 +15,7 @@ from services.kernel.actor import Actor, ActorKind, Scope
 from services.kernel.clock import Clock
 from services.kernel.errors import Forbidden
 from services.kernel.policy import agents, agents_or_clients, policy_opt
+from services.kernel.ports import AgentDirectory
 from workflows.cases import repository
 from workflows.cases.models import Case
 from workflows.cases.schemas import (
@@ -193,9 +194,12 @@ class CaseController(Controller):
         clock: NamedDependency[Clock],
         case_id: FromPath[uuid.UUID],
         data: JSONBody[AssignRequest],
+        directory: NamedDependency[AgentDirectory],
     ) -> CaseSummary:
         service = CaseService(session, engine, clock)
-        case = await service.assign(case_id, data.assignee_id, actor, expected_version=data.version)
+        case = await service.assign(
+            case_id, data.assignee_id, actor, directory=directory, expected_version=data.version
+        )
         return CaseSummary.model_validate(case)
 
 

@@ -16,6 +16,8 @@ from services.kernel.actor import Actor, ActorKind, Role
 from services.kernel.clock import Clock
 from services.kernel.db import is_postgres
 from services.kernel.errors import Forbidden, NotFound, StaleVersion, ValidationFailed
+from services.kernel.ids import new_id
+from services.kernel.ports import AgentDirectory
 from workflows.cases._store import GENESIS_HASH, DbCaseStore, calendar_of, view_of
 from workflows.cases.models import Case, CaseEvent, Deadline, ReferenceCounter
 from workflows.engine.definitions import Definition
@@ -61,6 +63,7 @@ class CaseService:
             )
             .values(value=ReferenceCounter.value + 1)
             .returning(ReferenceCounter.value)
+            .execution_options(synchronize_session=False)
         )
         value = (await self.session.execute(stmt)).scalar_one_or_none()
         if value is None:
@@ -95,16 +98,19 @@ class CaseService:
     ) -> OpenedCase:
         now = self.clock.now()
         if external_ref is not None:
-            existing = await self.session.scalar(
-                select(Case).where(
+            existing_id = await self.session.scalar(
+                select(Case.id).where(
                     Case.tenant_id == tenant_id,
                     Case.channel == channel,
                     Case.external_ref == external_ref,
                 )
             )
-            if existing is not None:
+            if existing_id is not None:
+                existing = await self.session.get(Case, existing_id)
+                assert existing is not None
                 return OpenedCase(existing, created=False)
         case = Case(
+            id=new_id(),
             tenant_id=tenant_id,
             procedure_key=definition.key,
             definition_version=definition.version,
@@ -126,14 +132,14 @@ class CaseService:
             version=1,
             updated_at=now,
         )
-        year = calendar_of(case).local_date(received_at).year
-        case.reference = await self.next_reference(tenant_id, insee_code, year)
         self.session.add(case)
-        await self.session.flush()
         store = DbCaseStore(
             self.session, case, now=now, last_seq=0, last_hash=GENESIS_HASH, channel=channel
         )
         await self.engine.open(definition, store, actor)
+        # The reference is taken last: the counter row stays locked only from here to COMMIT.
+        year = calendar_of(case).local_date(received_at).year
+        case.reference = await self.next_reference(tenant_id, insee_code, year)
         await self.session.flush()
         return OpenedCase(case, created=True)
 
@@ -248,6 +254,7 @@ class CaseService:
         assignee_id: uuid.UUID | None,
         actor: Actor,
         *,
+        directory: AgentDirectory,
         expected_version: int | None = None,
     ) -> Case:
         case = await self.lock(case_id)
@@ -264,6 +271,16 @@ class CaseService:
                 f"Le dossier {case.reference} a été modifié entre-temps. Rechargez-le.",
                 extra={"current_version": case.version},
             )
+        if assignee_id is not None:
+            roles = await directory.roles_of(self.session, assignee_id, case.tenant_id)
+            if roles is None:
+                raise NotFound("Agent à qui attribuer le dossier introuvable.")
+            if not roles:
+                raise ValidationFailed(
+                    "Cet agent n'a aucun rôle dans la collectivité du dossier : "
+                    "il ne peut pas en être chargé.",
+                    errors=[{"field": "assignee_id", "message": "aucun rôle ici", "type": "role"}],
+                )
         store = await self._store_for(case, "api")
         case.assignee_id = assignee_id
         await store.append_event(
@@ -274,11 +291,7 @@ class CaseService:
             public=False,
         )
         case.version += 1
-        try:
-            async with self.session.begin_nested():
-                await self.session.flush()
-        except IntegrityError:
-            raise NotFound("Agent à qui attribuer le dossier introuvable.") from None
+        await self.session.flush()
         return case
 
     def available_transitions(self, case: Case, actor: Actor) -> Sequence[str]:
