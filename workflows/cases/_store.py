@@ -12,9 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kernel.actor import Actor
+from services.kernel.ids import new_id
 from workflows.cases.models import Case, CaseEvent, Deadline, Outbox
 from workflows.engine.actions import ActionContext, CaseView
-from workflows.engine.calendar import DelaySpec, LegalCalendar
+from workflows.engine.calendar import DelaySpec, LegalCalendar, calendar_for
 from workflows.engine.definitions import Definition, Timer
 from workflows.engine.runner import Step
 
@@ -47,7 +48,7 @@ def hashed_fields(event: CaseEvent) -> dict[str, Any]:
 
 
 def calendar_of(case: Case) -> LegalCalendar:
-    return LegalCalendar(
+    return calendar_for(
         alsace_moselle=bool(case.calendar_options.get("alsace_moselle", False)),
         timezone=str(case.calendar_options.get("timezone", "Europe/Paris")),
     )
@@ -121,6 +122,7 @@ class DbCaseStore:
         if seq != self.last_seq + 1:
             raise RuntimeError(f"event seq {seq} out of order after {self.last_seq}")
         event = CaseEvent(
+            id=new_id(),
             case_id=self.case.id,
             seq=seq,
             at=self.now,
@@ -137,7 +139,8 @@ class DbCaseStore:
             hash="",
         )
         event.hash = event_hash(self.last_hash, hashed_fields(event))
-        self.session.add(event)
+        if not self.fresh:
+            self.session.add(event)  # a fresh case's events are inserted with it (CaseService.open)
         self.events.append(event)
         self.last_seq = seq
         self.last_hash = event.hash

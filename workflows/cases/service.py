@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,14 @@ from workflows.cases._store import GENESIS_HASH, DbCaseStore, calendar_of, view_
 from workflows.cases.models import Case, CaseEvent, Deadline, ReferenceCounter
 from workflows.engine.definitions import Definition
 from workflows.engine.runner import Engine, Step
+
+CASE_TABLE = cast(Table, Case.__table__)
+EVENT_TABLE = cast(Table, CaseEvent.__table__)
+
+
+def _row(obj: Case | CaseEvent) -> dict[str, Any]:
+    return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}
+
 
 MANAGER_ROLES = frozenset({Role.INSTRUCTOR, Role.SUPERVISOR, Role.ADMIN})
 
@@ -53,28 +61,28 @@ class CaseService:
     async def next_reference(
         self, tenant_id: uuid.UUID, insee_code: str, year: int, scope: str = "case"
     ) -> str:
-        """Gap-free per tenant, scope and year: the counter row is locked by its UPDATE."""
+        """Gap-free per tenant, scope and year: the counter row is locked by its UPDATE until
+        COMMIT, so take it as late as possible in the transaction."""
+        table = ReferenceCounter.__table__.c
+        conn = await self.session.connection()
         stmt = (
             update(ReferenceCounter)
-            .where(
-                ReferenceCounter.tenant_id == tenant_id,
-                ReferenceCounter.scope == scope,
-                ReferenceCounter.year == year,
-            )
-            .values(value=ReferenceCounter.value + 1)
-            .returning(ReferenceCounter.value)
-            .execution_options(synchronize_session=False)
+            .where(table.tenant_id == tenant_id, table.scope == scope, table.year == year)
+            .values(value=table.value + 1)
+            .returning(table.value)
         )
-        value = (await self.session.execute(stmt)).scalar_one_or_none()
+        value = (await conn.execute(stmt)).scalar_one_or_none()
         if value is None:
             try:
-                async with self.session.begin_nested():
-                    self.session.add(
-                        ReferenceCounter(tenant_id=tenant_id, scope=scope, year=year, value=1)
+                async with conn.begin_nested():
+                    await conn.execute(
+                        insert(ReferenceCounter).values(
+                            tenant_id=tenant_id, scope=scope, year=year, value=1
+                        )
                     )
                 value = 1
             except IntegrityError:  # another transaction created it first
-                value = (await self.session.execute(stmt)).scalar_one()
+                value = (await conn.execute(stmt)).scalar_one()
         return f"{insee_code}-{year}-{value:06d}"
 
     async def open(
@@ -98,7 +106,8 @@ class CaseService:
     ) -> OpenedCase:
         now = self.clock.now()
         if external_ref is not None:
-            existing_id = await self.session.scalar(
+            conn = await self.session.connection()
+            existing_id = await conn.scalar(
                 select(Case.id).where(
                     Case.tenant_id == tenant_id,
                     Case.channel == channel,
@@ -132,7 +141,6 @@ class CaseService:
             version=1,
             updated_at=now,
         )
-        self.session.add(case)
         store = DbCaseStore(
             self.session, case, now=now, last_seq=0, last_hash=GENESIS_HASH, channel=channel
         )
@@ -140,6 +148,11 @@ class CaseService:
         # The reference is taken last: the counter row stays locked only from here to COMMIT.
         year = calendar_of(case).local_date(received_at).year
         case.reference = await self.next_reference(tenant_id, insee_code, year)
+        # A new case and its first events go in as two plain INSERTs (the ORM's unit of work
+        # costs more than the database here); deadlines and outbox rows follow at flush.
+        conn = await self.session.connection()
+        await conn.execute(insert(CASE_TABLE), [_row(case)])
+        await conn.execute(insert(EVENT_TABLE), [_row(e) for e in store.events])
         await self.session.flush()
         return OpenedCase(case, created=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -253,3 +254,9 @@ class DeadlineClock:
         """True when the clock is active and `now` is at or past the end of its last day."""
         _require_aware(now)
         return self.status is DeadlineStatus.ACTIVE and now >= calendar.expiry_instant(self.due_on)
+
+
+@functools.lru_cache(maxsize=16)
+def calendar_for(*, alsace_moselle: bool = False, timezone: str = "Europe/Paris") -> LegalCalendar:
+    """A shared calendar per rule set: building the holiday tables is the expensive part."""
+    return LegalCalendar(alsace_moselle=alsace_moselle, timezone=timezone)
