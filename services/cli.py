@@ -159,7 +159,10 @@ def run(host: str | None, port: int | None) -> None:
                 worker_task.cancel()
                 await asyncio.gather(worker_task, return_exceptions=True)
 
-        asyncio.run(serve())
+        try:
+            asyncio.run(serve())
+        except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it caught, once it has stopped
+            click.echo("Guichet arrêté.")
     finally:
         if embedded is not None:
             embedded.stop()
