@@ -85,7 +85,14 @@ class WorkerSettings(_Base):
     deadline_batch: int = Field(
         default=200, ge=1, description="Due deadlines fired per timer pass."
     )
-    job_timeout_seconds: int = Field(default=300, ge=1, description="Longest a job may run.")
+    job_timeout_seconds: int = Field(
+        default=120,
+        ge=1,
+        description=(
+            "Longest a job may run. After a worker crash, arq hands its job to another worker "
+            "once this delay (plus 10 s) has passed."
+        ),
+    )
     fault_delay_before_commit: float = Field(
         default=0.0,
         ge=0.0,

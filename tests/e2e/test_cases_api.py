@@ -15,28 +15,14 @@ from litestar.testing import AsyncTestClient
 from services.api.app import AppConfig, create_app
 from services.kernel.clock import FrozenClock
 from tests.conftest import Seed, permit_request
+from tests.support.http import PROBLEM, assert_problem
+from tests.support.http import client_token as api_token
 from workflows.engine.runner import Engine
 
 pytestmark = pytest.mark.e2e
 
-PROBLEM = "application/problem+json"
 CASES = "/api/v1/cases/"
 INSTRUCTOR_ONLY = {"start", "request_pieces", "extend", "accept", "reject", "withdraw"}
-_FRENCH = re.compile(
-    r"[éèêàâçùûôîœ«»]|\b(la|le|les|de|des|du|une?|est|pas|vous|votre|aucune?|ce|cette|au|aux"
-    r"|dossier|introuvable|jeton|demande)\b",
-    re.IGNORECASE,
-)
-
-
-def assert_problem(r: Any, status: int | tuple[int, ...]) -> dict[str, Any]:
-    statuses = status if isinstance(status, tuple) else (status,)
-    assert r.status_code in statuses, r.text
-    assert r.headers["content-type"].startswith(PROBLEM), r.headers
-    body: dict[str, Any] = r.json()
-    assert body["status"] == r.status_code
-    assert isinstance(body["detail"], str) and _FRENCH.search(body["detail"]), body["detail"]
-    return body
 
 
 def general_request(**overrides: Any) -> dict[str, Any]:
@@ -47,17 +33,10 @@ def general_request(**overrides: Any) -> dict[str, Any]:
     )
 
 
-async def client_token(client: AsyncTestClient[Any], seed: Seed) -> str:
-    r = await client.post(
-        "/api/v1/auth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": seed.client_id,
-            "client_secret": seed.client_secret,
-        },
-    )
-    assert r.status_code == 200, r.text
-    return str(r.json()["access_token"])
+async def client_token(client: AsyncTestClient[Any], seed: Seed, *, other: bool = False) -> str:
+    if other:
+        return await api_token(client, seed.other_client_id, seed.other_client_secret)
+    return await api_token(client, seed.client_id, seed.client_secret)
 
 
 async def file(client: AsyncTestClient[Any], token: str, body: dict[str, Any]) -> dict[str, Any]:

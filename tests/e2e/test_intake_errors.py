@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,28 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.kernel.clock import FrozenClock
 from services.kernel.journal import JournalEntry
 from tests.conftest import Seed, permit_request
+from tests.support.http import assert_problem
+from tests.support.http import client_token as api_token
 from workflows.cases.models import Case
 
 pytestmark = pytest.mark.e2e
 
 INTAKE = "/api/v1/intake/"
-PROBLEM = "application/problem+json"
-_FRENCH = re.compile(
-    r"[éèêàâçùûôîœ«»]|\b(la|le|les|de|des|du|une?|est|pas|vous|votre|aucune?|ce|cette|au|aux"
-    r"|dossier|introuvable|jeton|demande)\b",
-    re.IGNORECASE,
-)
-
-
-def assert_problem(r: Any, status: int | tuple[int, ...]) -> dict[str, Any]:
-    statuses = status if isinstance(status, tuple) else (status,)
-    assert r.status_code in statuses, r.text
-    assert r.headers["content-type"].startswith(PROBLEM), r.headers
-    body: dict[str, Any] = r.json()
-    assert body["status"] == r.status_code
-    detail = body["detail"]
-    assert isinstance(detail, str) and _FRENCH.search(detail), f"detail not French: {detail!r}"
-    return body
 
 
 def parse(value: str) -> datetime:
@@ -48,16 +32,9 @@ def fields(problem: dict[str, Any]) -> set[str]:
 
 
 async def client_token(client: AsyncTestClient[Any], seed: Seed, *, other: bool = False) -> str:
-    r = await client.post(
-        "/api/v1/auth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": seed.other_client_id if other else seed.client_id,
-            "client_secret": seed.other_client_secret if other else seed.client_secret,
-        },
-    )
-    assert r.status_code == 200, r.text
-    return str(r.json()["access_token"])
+    if other:
+        return await api_token(client, seed.other_client_id, seed.other_client_secret)
+    return await api_token(client, seed.client_id, seed.client_secret)
 
 
 async def count_cases(sm: async_sessionmaker[AsyncSession]) -> int:

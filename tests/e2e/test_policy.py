@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -20,29 +19,13 @@ from services.kernel.clock import FrozenClock
 from services.kernel.journal import JournalEntry
 from services.kernel.policy import POLICY_KEY, PUBLIC, Policy, policy_opt
 from tests.conftest import Seed, permit_request
+from tests.support.http import assert_problem
+from tests.support.http import client_token as api_token
 from workflows.engine.runner import Engine
 
 pytestmark = pytest.mark.e2e
 
-PROBLEM = "application/problem+json"
 TOKEN_URL = "/api/v1/auth/token"
-
-
-_FRENCH = re.compile(
-    r"[éèêàâçùûôîœ«»]|\b(la|le|les|de|des|du|une?|est|pas|vous|votre|aucune?|ce|cette|au|aux"
-    r"|dossier|introuvable|jeton|demande)\b",
-    re.IGNORECASE,
-)
-
-
-def assert_problem(r: Any, status: int | tuple[int, ...]) -> dict[str, Any]:
-    statuses = status if isinstance(status, tuple) else (status,)
-    assert r.status_code in statuses, r.text
-    assert r.headers["content-type"].startswith(PROBLEM), r.headers
-    body: dict[str, Any] = r.json()
-    assert body["status"] == r.status_code
-    assert isinstance(body["detail"], str) and _FRENCH.search(body["detail"]), body["detail"]
-    return body
 
 
 def token_form(seed: Seed, **overrides: str) -> dict[str, str]:
@@ -56,16 +39,9 @@ def token_form(seed: Seed, **overrides: str) -> dict[str, str]:
 
 
 async def client_token(client: AsyncTestClient[Any], seed: Seed, *, other: bool = False) -> str:
-    r = await client.post(
-        TOKEN_URL,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": seed.other_client_id if other else seed.client_id,
-            "client_secret": seed.other_client_secret if other else seed.client_secret,
-        },
-    )
-    assert r.status_code == 200, r.text
-    return str(r.json()["access_token"])
+    if other:
+        return await api_token(client, seed.other_client_id, seed.other_client_secret)
+    return await api_token(client, seed.client_id, seed.client_secret)
 
 
 async def open_case(client: AsyncTestClient[Any], seed: Seed) -> str:

@@ -8,21 +8,15 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import Seed, permit_request
+from tests.support.http import client_token as api_token
 
 pytestmark = pytest.mark.e2e
 
 
-async def client_token(client: AsyncTestClient[Any], seed: Seed) -> str:
-    r = await client.post(
-        "/api/v1/auth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": seed.client_id,
-            "client_secret": seed.client_secret,
-        },
-    )
-    assert r.status_code == 200, r.text
-    return str(r.json()["access_token"])
+async def client_token(client: AsyncTestClient[Any], seed: Seed, *, other: bool = False) -> str:
+    if other:
+        return await api_token(client, seed.other_client_id, seed.other_client_secret)
+    return await api_token(client, seed.client_id, seed.client_secret)
 
 
 async def test_api_client_opens_a_case_and_an_instructor_decides(

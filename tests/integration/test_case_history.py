@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import uuid
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import Uuid, bindparam, func, select, text
@@ -17,6 +16,7 @@ from identity.service import IdentityDirectory, authenticate
 from services.kernel.actor import Actor
 from services.kernel.clock import FrozenClock
 from tests.conftest import Seed
+from tests.support.cases import apply
 from workflows.cases.models import Case, CaseEvent
 from workflows.cases.repository import timeline, verify_chain
 from workflows.cases.service import CaseService
@@ -48,20 +48,6 @@ async def open_case(sm: SM, engine: Engine, clock: FrozenClock, actor: Actor) ->
             ),
         )
         return result.case_id
-
-
-async def apply(
-    sm: SM,
-    engine: Engine,
-    clock: FrozenClock,
-    case_id: uuid.UUID,
-    transition: str,
-    actor: Actor,
-    payload: dict[str, Any] | None = None,
-) -> Case:
-    async with sm() as s, s.begin():
-        case, _ = await CaseService(s, engine, clock).apply(case_id, transition, actor, payload)
-        return case
 
 
 async def events_of(sm: SM, case_id: uuid.UUID) -> list[CaseEvent]:

@@ -24,11 +24,11 @@ from services.kernel.clock import FrozenClock
 from services.kernel.errors import ValidationFailed
 from services.kernel.journal import JournalEntry, JournalEvent
 from tests.conftest import Seed
+from tests.support.cases import apply
 from tests.support.procedures import PermitPayload
 from workflows.cases.jobs import fire_due_deadlines
 from workflows.cases.models import Case, CaseEvent, Deadline
 from workflows.cases.repository import timeline, verify_chain
-from workflows.cases.service import CaseService
 from workflows.engine.calendar import DelaySpec, DelayUnit
 from workflows.engine.definitions import Definition, Guard, State, Timer, Transition
 from workflows.engine.runner import Engine
@@ -175,20 +175,6 @@ async def open_case(
     fields.update(overrides)
     async with sm() as s, s.begin():
         return await submit(s, engine, clock, IntakeRequest(**fields))
-
-
-async def apply(
-    sm: SM,
-    engine: Engine,
-    clock: FrozenClock,
-    case_id: uuid.UUID,
-    transition: str,
-    actor: Actor,
-    payload: dict[str, Any] | None = None,
-) -> Case:
-    async with sm() as s, s.begin():
-        case, _ = await CaseService(s, engine, clock).apply(case_id, transition, actor, payload)
-        return case
 
 
 async def deadlines_of(sm: SM, case_id: uuid.UUID) -> list[Deadline]:
