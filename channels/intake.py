@@ -19,8 +19,9 @@ from identity.service import TenantCache
 from identity.siret import is_valid_siren, is_valid_siret
 from services.kernel.actor import Actor, ActorKind, Scope
 from services.kernel.clock import Clock
-from services.kernel.errors import Forbidden, NotFound, ValidationFailed
+from services.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.kernel.validation import french_errors
+from workflows.cases.models import Outbox
 from workflows.cases.service import CaseService
 from workflows.engine.runner import Engine
 
@@ -44,6 +45,9 @@ class Submitter(BaseModel):
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     phone: str | None = Field(default=None, max_length=30)
     postal_address: str | None = Field(default=None, max_length=300)
+    notification: Literal["email", "postal"] = "email"
+    """How the person wants to hear from the administration (postal: letters printed at the
+    counter and posted). Without an e-mail address, postal."""
 
     @model_validator(mode="after")
     def _identification(self) -> Submitter:
@@ -62,6 +66,8 @@ class Submitter(BaseModel):
             raise ValueError("une association doit donner son numéro RNA (R112-9-1 CRPA)")
         if not (self.email or self.phone or self.postal_address):
             raise ValueError("indiquez au moins un moyen de contact : e-mail, téléphone ou adresse")
+        if self.notification == "email" and not self.email:
+            self.notification = "postal"  # printed: posted, or handed over at the counter
         return self
 
     def display_name(self) -> str:
@@ -129,6 +135,40 @@ def _check_actor(
     raise Forbidden("Ce type de compte ne peut pas déposer de demande.")
 
 
+def queue_acknowledgements(
+    session: AsyncSession, case_id: uuid.UUID, submitter: Submitter, *, now: datetime
+) -> None:
+    """DESIGN §4: the AEE goes at once (by e-mail when there is an address; its content is also in
+    the API answer), the ARE is rendered as a PDF by the worker and sent (or printed) after."""
+    rows = [
+        (
+            "document.render",
+            {"case_id": str(case_id), "kind": "are", "seq": 1, "params": {}},
+            f"document:{case_id}:are:1",
+        )
+    ]
+    if submitter.email and submitter.notification != "postal":
+        rows.append(
+            (
+                "notification.send",
+                {"case_id": str(case_id), "template": "aee"},
+                f"notification:{case_id}:aee",
+            )
+        )
+    for kind, payload, key in rows:
+        session.add(
+            Outbox(
+                kind=kind,
+                payload=payload,
+                dedupe_key=key,
+                case_id=case_id,
+                status="pending",
+                attempts=0,
+                created_at=now,
+            )
+        )
+
+
 async def submit(
     session: AsyncSession,
     engine: Engine,
@@ -145,6 +185,12 @@ async def submit(
     except NotFound:
         raise NotFound(f"Collectivité « {request.tenant} » inconnue.") from None
     definition = engine.procedures.get(request.procedure_key)
+    ack = definition.acknowledgement
+    if ack is None:
+        raise Conflict(
+            f"La démarche « {definition.title} » n'est pas publiée : ses règles d'accusé de "
+            "réception (service, règle de silence, délai) ne sont pas définies (R112-11-1 CRPA)."
+        )
     _check_actor(
         request.actor,
         tenant.id,
@@ -153,6 +199,12 @@ async def submit(
         tenant.name,
         definition.key,
     )
+    if ack.service_code not in tenant.service_codes:
+        raise Conflict(
+            f"La démarche « {definition.title} » n'est pas ouverte à {tenant.name} : le service "
+            f"« {ack.service_code} » et ses coordonnées, qui figurent sur l'accusé de réception "
+            "(R112-11-1 CRPA), n'y sont pas déclarés."
+        )
     errors: list[dict[str, Any]] = []
     try:
         submitter = Submitter.model_validate(request.submitter)
@@ -228,6 +280,8 @@ async def submit(
         search_text=search,
     )
     case = opened.case
+    if opened.created:
+        queue_acknowledgements(session, case.id, submitter, now=now)
     if request.received_at_reason and opened.created:
         from services.kernel.journal import JournalEvent, record
 

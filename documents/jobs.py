@@ -10,10 +10,11 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from documents.contexts import build_context
 from documents.models import StoredDocument
+from documents.notifications import after_document
 from documents.render import render
-from documents.storage import FileStorage
-from identity.models import Tenant
+from documents.storage import DocumentStorage
 from services.kernel.clock import Clock
 from workflows.cases.models import Case, Outbox
 from workflows.engine.runner import Engine
@@ -22,7 +23,7 @@ from workflows.engine.runner import Engine
 @dataclass(frozen=True, slots=True)
 class JobDeps:
     engine: Engine
-    storage: FileStorage
+    storage: DocumentStorage
     clock: Clock
 
 
@@ -31,7 +32,10 @@ class OutboxHandler(Protocol):
 
 
 async def render_document(session: AsyncSession, row: Outbox, deps: JobDeps) -> None:
-    """Idempotent: (case, kind, seq) is unique; a second run finds the document and stops."""
+    """Gather the context, render, store, link — the caller commits it with the outbox row.
+
+    Idempotent: (case, kind, seq) is unique; a second run finds the document and stops.
+    """
     payload: dict[str, Any] = row.payload
     case_id = uuid.UUID(payload["case_id"])
     kind = str(payload["kind"])
@@ -48,31 +52,27 @@ async def render_document(session: AsyncSession, row: Outbox, deps: JobDeps) -> 
     case = await session.get(Case, case_id)
     if case is None:
         raise LookupError(f"case {case_id} not found")
-    tenant = await session.get(Tenant, case.tenant_id)
     definition = deps.engine.procedures.get(case.procedure_key, case.definition_version)
-    title = next((d.title for d in definition.documents if d.kind == kind), kind)
-    context = {
-        "title": title,
-        "reference": case.reference,
-        "procedure_title": definition.title,
-        "tenant_name": tenant.name if tenant else "",
-        "received_at": case.received_at.strftime("%d/%m/%Y à %H:%M UTC"),
-        "state_title": definition.state(case.state).title,
-        "issued_at": deps.clock.now().strftime("%d/%m/%Y"),
-    }
-    pdf = await asyncio.to_thread(render, kind, context)
-    sha = await asyncio.to_thread(deps.storage.put, pdf)
-    session.add(
-        StoredDocument(
-            case_id=case_id,
-            kind=kind,
-            seq=seq,
-            sha256=sha,
-            size=len(pdf),
-            content_type="application/pdf",
-            created_at=deps.clock.now(),
-        )
+    now = deps.clock.now()
+    context = await build_context(
+        kind, session, case, definition, dict(payload.get("params") or {}), now
     )
+    pdf = await asyncio.to_thread(render, kind, context)
+    blob = await deps.storage.put(pdf)
+    document = StoredDocument(
+        case_id=case_id,
+        kind=kind,
+        seq=seq,
+        title=str(context.get("title", kind)),
+        sha256=blob.sha256,
+        size=blob.size,
+        content_type="application/pdf",
+        storage_key=blob.key,
+        created_at=now,
+    )
+    session.add(document)
+    await session.flush()
+    await after_document(session, case, document, now=now)
 
 
 HANDLERS: dict[str, OutboxHandler] = {"document.render": render_document}

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.kernel.db import Base, IdMixin
@@ -28,6 +28,10 @@ class Tenant(IdMixin, Base):
     phone: Mapped[str] = mapped_column(String(30))
     email: Mapped[str] = mapped_column(String(254))
     alsace_moselle: Mapped[bool] = mapped_column(Boolean, default=False)
+    mail_from: Mapped[str | None] = mapped_column(String(254))
+    """Sender of the tenant's e-mails (default: the platform's GUICHET_SMTP_FROM)."""
+    logo: Mapped[str | None] = mapped_column(Text)
+    """The tenant's logo as a data: URI (SVG or PNG), printed on letterheads."""
     created_at: Mapped[datetime]
 
     services: Mapped[list[TenantService]] = relationship(

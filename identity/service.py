@@ -390,6 +390,7 @@ class TenantInfo:
     slug: str
     name: str
     alsace_moselle: bool
+    service_codes: frozenset[str]
 
 
 class TenantCache:
@@ -405,8 +406,16 @@ class TenantCache:
         if hit is not None and hit[1] > now:
             return hit[0]
         tenant = await get_tenant(session, ref)
+        codes = await session.scalars(
+            select(TenantService.code).where(TenantService.tenant_id == tenant.id)
+        )
         info = TenantInfo(
-            tenant.id, tenant.insee_code, tenant.slug, tenant.name, tenant.alsace_moselle
+            tenant.id,
+            tenant.insee_code,
+            tenant.slug,
+            tenant.name,
+            tenant.alsace_moselle,
+            frozenset(codes),
         )
         if len(self._entries) >= self.max_size:
             self._entries.clear()

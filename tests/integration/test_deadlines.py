@@ -30,7 +30,15 @@ from workflows.cases.jobs import fire_due_deadlines
 from workflows.cases.models import Case, CaseEvent, Deadline
 from workflows.cases.repository import timeline, verify_chain
 from workflows.engine.calendar import DelaySpec, DelayUnit
-from workflows.engine.definitions import Definition, Guard, State, Timer, Transition
+from workflows.engine.definitions import (
+    Acknowledgement,
+    Definition,
+    Guard,
+    SilenceRule,
+    State,
+    Timer,
+    Transition,
+)
 from workflows.engine.runner import Engine
 
 pytestmark = pytest.mark.integration
@@ -87,6 +95,13 @@ PAPER = Definition(
         ),
     ),
     payload_schema=PermitPayload,
+    acknowledgement=Acknowledgement(
+        request_kind="demande",
+        service_code="urbanisme",
+        silence=SilenceRule.REJECTION,
+        decision_delay=DelaySpec(amount=2, unit=DelayUnit.MONTHS),
+        legal_basis="test : L231-4 CRPA",
+    ),
     intake_roles=("instructor", "counter_agent"),
 )
 

@@ -12,11 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from workflows.engine.actions import CaseView
 from workflows.engine.calendar import DelaySpec, DelayUnit
 from workflows.engine.definitions import (
+    Acknowledgement,
     ActionSpec,
     Definition,
     DocumentKind,
     Guard,
     Relation,
+    SilenceRule,
     State,
     Timer,
     Transition,
@@ -164,12 +166,21 @@ DEFINITION = Definition(
         ),
     ),
     documents=(
+        DocumentKind(kind="are", title="Accusé de réception"),
         DocumentKind(kind="recepisse", title="Récépissé de dépôt"),
         DocumentKind(kind="pieces_letter", title="Demande de pièces"),
         DocumentKind(kind="decision", title="Décision"),
     ),
     on_open=(ActionSpec(key="document.request", params={"kind": "recepisse"}),),
     payload_schema=PermitPayload,
+    public=True,
+    acknowledgement=Acknowledgement(
+        request_kind="demande",
+        service_code="urbanisme",
+        silence=SilenceRule.ACCEPTANCE,
+        decision_delay=DelaySpec(amount=2, unit=DelayUnit.MONTHS),
+        legal_basis="test : article L231-1 du code des relations entre le public et l'administration",
+    ),
     intake_roles=("counter_agent", "instructor"),
 )
 

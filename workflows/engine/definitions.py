@@ -99,6 +99,40 @@ class Timer(_Frozen):
     legal_reference: str = ""
 
 
+class SilenceRule(StrEnum):
+    """What the administration's silence means when the decision delay ends (CRPA L231-1, L231-4)."""
+
+    ACCEPTANCE = "acceptance"
+    REJECTION = "rejection"
+    NONE = "none"
+    """No decision is asked (information request, declaration without opposition)."""
+
+
+DEFAULT_APPEAL_ROUTES = (
+    "Vous pouvez contester une décision de rejet dans un délai de deux mois à compter de sa "
+    "naissance : par un recours gracieux auprès de l'autorité qui l'a prise, ou par un recours "
+    "contentieux devant le tribunal administratif territorialement compétent (y compris par "
+    "l'application Télérecours citoyens, www.telerecours.fr). Le recours gracieux prolonge le "
+    "délai du recours contentieux."
+)
+
+
+class Acknowledgement(_Frozen):
+    """What the accusé de réception must say (CRPA R112-11-1, R112-5). A public procedure without
+    it cannot be loaded: every request gets a legally complete acknowledgement."""
+
+    request_kind: Literal["demande", "declaration", "information"]
+    service_code: str
+    """The tenant's service in charge (its address and phone go on the ARE)."""
+    silence: SilenceRule
+    decision_delay: DelaySpec | None = None
+    """Delay after which silence is a decision, counted from receipt of a complete file."""
+    legal_basis: str = ""
+    """Texts setting the delay and the silence rule, cited on the ARE."""
+    appeal_routes: str = DEFAULT_APPEAL_ROUTES
+    """Appeal deadlines and routes, printed when silence means rejection (R112-11-1 5°)."""
+
+
 class DocumentKind(_Frozen):
     kind: str
     title: str
@@ -119,8 +153,9 @@ class Definition(_Frozen):
     payload_schema: type[BaseModel]
     intake_roles: tuple[str, ...] = ()
     """Agent roles that may enter a case of this procedure for a caller."""
-    public: bool = True
-    """Open to API clients and (later) citizens."""
+    public: bool = False
+    """Published: open to API clients and citizens. Needs ``acknowledgement``."""
+    acknowledgement: Acknowledgement | None = None
 
     # ----- look-ups -------------------------------------------------------------------------
     def state(self, name: str) -> State:
@@ -200,6 +235,20 @@ def validate_definition(
                 problems.append(f"{where}: timer kind {kind!r} is not declared")
 
     check_actions("on_open", d.on_open)
+    ack = d.acknowledgement
+    if ack is None:
+        if d.public:
+            problems.append(
+                "a public procedure needs its acknowledgement rules (R112-11-1 CRPA): "
+                "service, silence rule, delay"
+            )
+    else:
+        if ack.silence is not SilenceRule.NONE and ack.decision_delay is None:
+            problems.append("acknowledgement: a silence rule needs its decision_delay")
+        if ack.silence is not SilenceRule.NONE and not ack.legal_basis:
+            problems.append("acknowledgement: a silence rule needs its legal_basis")
+        if ack.request_kind == "information" and ack.silence is not SilenceRule.NONE:
+            problems.append("acknowledgement: an information request has no silence rule")
     for t in d.transitions:
         where = f"transition {t.name!r}"
         for s in t.sources:

@@ -12,7 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.kernel.actor import Role
 from workflows.engine.calendar import DelaySpec, DelayUnit
-from workflows.engine.definitions import Definition, DocumentKind, Guard, State, Timer, Transition
+from workflows.engine.definitions import (
+    Acknowledgement,
+    Definition,
+    DocumentKind,
+    Guard,
+    SilenceRule,
+    State,
+    Timer,
+    Transition,
+)
 
 AGENTS = (
     Role.INSTRUCTOR.value,
@@ -100,8 +109,18 @@ DEFINITION = Definition(
             legal_reference="objectif de service (charte d'accueil), pas un délai légal",
         ),
     ),
-    documents=(DocumentKind(kind="letter", title="Courrier"),),
+    documents=(
+        DocumentKind(kind="are", title="Accusé de réception"),
+        DocumentKind(kind="letter", title="Courrier"),
+    ),
     payload_schema=GeneralRequestPayload,
+    public=True,
+    acknowledgement=Acknowledgement(
+        request_kind="information",
+        service_code="accueil",
+        silence=SilenceRule.NONE,
+        legal_basis="L112-3 et L112-11 du code des relations entre le public et l'administration",
+    ),
     intake_roles=(
         Role.COUNTER_AGENT.value,
         Role.PHONE_AGENT.value,

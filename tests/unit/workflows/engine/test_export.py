@@ -101,7 +101,12 @@ def test_json_export_gives_payload_json_schemas() -> None:
 
 def test_json_export_lists_documents_and_on_open_actions() -> None:
     exported = to_json(PERMIT)
-    assert [d["kind"] for d in exported["documents"]] == ["recepisse", "pieces_letter", "decision"]
+    assert [d["kind"] for d in exported["documents"]] == [
+        "are",
+        "recepisse",
+        "pieces_letter",
+        "decision",
+    ]
     assert [(a["key"], a["params"]) for a in exported["on_open"]] == [
         ("document.request", {"kind": "recepisse"})
     ]
