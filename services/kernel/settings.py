@@ -113,6 +113,52 @@ class EngineSettings(_Base):
         return [s.strip() for s in self.extra_procedures.split(",") if s.strip()]
 
 
+class StorageSettings(_Base):
+    storage_url: str | None = Field(
+        default=None,
+        description=(
+            "Where documents are stored: unset = the filesystem under <data dir>/documents; "
+            "s3://bucket/prefix = S3-compatible object storage (see the s3_* fields)."
+        ),
+    )
+    s3_endpoint: str | None = Field(
+        default=None, description="S3 endpoint URL (unset: AWS); e.g. https://s3.fr-par.scw.cloud"
+    )
+    s3_region: str = Field(default="fr-par", description="S3 region.")
+    s3_access_key_id: str | None = Field(default=None, description="S3 access key id.")
+    s3_secret_access_key: str | None = Field(default=None, description="S3 secret access key.")
+    s3_allow_http: bool = Field(default=False, description="Allow http:// endpoints (tests only).")
+
+
+class SmtpSettings(_Base):
+    smtp_host: str | None = Field(
+        default=None,
+        description=(
+            "SMTP server for outgoing mail. Unset: mails are written as .eml files under "
+            "<data dir>/mail (the embedded default), nothing is sent."
+        ),
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP port.")
+    smtp_username: str | None = Field(default=None, description="SMTP login, if required.")
+    smtp_password: str | None = Field(default=None, description="SMTP password, if required.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
+    smtp_tls: bool = Field(default=False, description="Implicit TLS (port 465).")
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, description="SMTP timeout.")
+    smtp_from: str = Field(
+        default="Guichet <ne-pas-repondre@guichet.invalid>",
+        description="Default sender; a tenant's mail_from overrides it.",
+    )
+
+
+class WebhookSettings(_Base):
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long a webhook receiver has to answer."
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, description="Deliveries tried before a webhook delivery is given up."
+    )
+
+
 class LegalSettings(_Base):
     timezone: str = Field(
         default="Europe/Paris",
@@ -151,6 +197,21 @@ def engine_settings() -> EngineSettings:
 
 
 @lru_cache
+def storage_settings() -> StorageSettings:
+    return StorageSettings()
+
+
+@lru_cache
+def smtp_settings() -> SmtpSettings:
+    return SmtpSettings()
+
+
+@lru_cache
+def webhook_settings() -> WebhookSettings:
+    return WebhookSettings()
+
+
+@lru_cache
 def legal_settings() -> LegalSettings:
     return LegalSettings()
 
@@ -165,6 +226,9 @@ def clear_settings_cache() -> None:
         worker_settings,
         legal_settings,
         engine_settings,
+        storage_settings,
+        smtp_settings,
+        webhook_settings,
     ):
         getter.cache_clear()
 
