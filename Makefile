@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`.
-.PHONY: run test bench setup
+.PHONY: run test bench bench-intake bench-documents setup
 
 setup:
 	./scripts/bootstrap.sh
@@ -10,5 +10,10 @@ run: setup
 test:
 	./scripts/test.sh
 
-bench: setup
+bench: bench-intake bench-documents
+
+bench-intake: setup
 	.venv/bin/python -m tests.benchmarks.intake
+
+bench-documents: setup
+	.venv/bin/python -m tests.benchmarks.documents

@@ -1,4 +1,10 @@
-"""Outbox handlers of the documents package: render a requested document and link it to its case."""
+"""Outbox handlers of the documents package: render a requested document and link it to its case.
+
+One transaction (the outbox job's) holds everything: the StoredDocument, the ``document.generated``
+event in the case's history, the follow-up notification, and the outbox row marked done. The bytes
+go to the content-addressed storage before that transaction commits: a crash in between leaves at
+most an unreferenced blob, which the next attempt finds (same key) or rewrites.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +21,15 @@ from documents.models import StoredDocument
 from documents.notifications import after_document
 from documents.render import render
 from documents.storage import DocumentStorage
+from services.kernel.actor import SYSTEM_ACTOR
 from services.kernel.clock import Clock
+from services.kernel.ids import new_id
 from workflows.cases.models import Case, Outbox
+from workflows.cases.service import CaseService
 from workflows.engine.runner import Engine
+
+DOCUMENT_GENERATED = "document.generated"
+DOCUMENT_FAILED = "document.failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,23 +43,39 @@ class OutboxHandler(Protocol):
     async def __call__(self, session: AsyncSession, row: Outbox, deps: JobDeps) -> None: ...
 
 
-async def render_document(session: AsyncSession, row: Outbox, deps: JobDeps) -> None:
-    """Gather the context, render, store, link — the caller commits it with the outbox row.
+class FailureHandler(Protocol):
+    """Called once, in the transaction that marks an outbox row ``failed`` after its last try."""
 
-    Idempotent: (case, kind, seq) is unique; a second run finds the document and stops.
-    """
-    payload: dict[str, Any] = row.payload
-    case_id = uuid.UUID(payload["case_id"])
-    kind = str(payload["kind"])
-    seq = int(payload["seq"])
-    existing = await session.scalar(
+    async def __call__(
+        self, session: AsyncSession, row: Outbox, deps: JobDeps, error: str
+    ) -> None: ...
+
+
+async def _existing(
+    session: AsyncSession, case_id: uuid.UUID, kind: str, seq: int
+) -> uuid.UUID | None:
+    found: uuid.UUID | None = await session.scalar(
         select(StoredDocument.id).where(
             StoredDocument.case_id == case_id,
             StoredDocument.kind == kind,
             StoredDocument.seq == seq,
         )
     )
-    if existing is not None:
+    return found
+
+
+async def render_document(session: AsyncSession, row: Outbox, deps: JobDeps) -> None:
+    """Gather the context, render, store, link — the caller commits it with the outbox row.
+
+    Idempotent: (case, kind, seq) is unique; a second run finds the document and stops. The case
+    row is locked only once the PDF is rendered and stored (rendering takes the longest), and the
+    document is checked for again under that lock.
+    """
+    payload: dict[str, Any] = row.payload
+    case_id = uuid.UUID(payload["case_id"])
+    kind = str(payload["kind"])
+    seq = int(payload["seq"])
+    if await _existing(session, case_id, kind, seq) is not None:
         return
     case = await session.get(Case, case_id)
     if case is None:
@@ -59,11 +87,17 @@ async def render_document(session: AsyncSession, row: Outbox, deps: JobDeps) -> 
     )
     pdf = await asyncio.to_thread(render, kind, context)
     blob = await deps.storage.put(pdf)
+
+    cases = CaseService(session, deps.engine, deps.clock)
+    case = await cases.lock(case_id)
+    if await _existing(session, case_id, kind, seq) is not None:
+        return
     document = StoredDocument(
+        id=new_id(),
         case_id=case_id,
         kind=kind,
         seq=seq,
-        title=str(context.get("title", kind)),
+        title=str(context.get("title", kind))[:200],
         sha256=blob.sha256,
         size=blob.size,
         content_type="application/pdf",
@@ -72,7 +106,44 @@ async def render_document(session: AsyncSession, row: Outbox, deps: JobDeps) -> 
     )
     session.add(document)
     await session.flush()
+    await cases.record(
+        case_id,
+        DOCUMENT_GENERATED,
+        SYSTEM_ACTOR,
+        {
+            "document_id": str(document.id),
+            "kind": kind,
+            "title": document.title,
+            "sha256": document.sha256,
+        },
+        public=True,
+    )
     await after_document(session, case, document, now=now)
 
 
+async def render_failed(session: AsyncSession, row: Outbox, deps: JobDeps, error: str) -> None:
+    """The last try failed: agents see it in the case's history (not the public)."""
+    payload: dict[str, Any] = row.payload
+    try:
+        case_id = uuid.UUID(str(payload.get("case_id")))
+    except ValueError:
+        return
+    if await session.get(Case, case_id) is None:
+        return
+    await CaseService(session, deps.engine, deps.clock).record(
+        case_id,
+        DOCUMENT_FAILED,
+        SYSTEM_ACTOR,
+        {
+            "kind": str(payload.get("kind")),
+            "seq": payload.get("seq"),
+            "outbox_id": str(row.id),
+            "attempts": row.attempts,
+            "error": error[:500],
+        },
+        public=False,
+    )
+
+
 HANDLERS: dict[str, OutboxHandler] = {"document.render": render_document}
+FAILURE_HANDLERS: dict[str, FailureHandler] = {"document.render": render_failed}

@@ -373,5 +373,77 @@ def client_create(tenant_ref: str, name: str, scopes: tuple[str, ...]) -> None:
     click.echo(f"client_id : {cid}\nclient_secret : {secret}   (affiché une seule fois)")
 
 
+# ----- outbox ------------------------------------------------------------------------------------
+
+
+@main.group(help="Tâches différées (documents, courriels, webhooks) : voir et relancer.")
+def outbox() -> None:
+    pass
+
+
+@outbox.command("list", help="Lister les tâches, les plus récentes d'abord.")
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "enqueued", "done", "failed"]),
+    default=None,
+    help="Seulement ce statut (ex. failed : les tâches abandonnées après le dernier essai).",
+)
+@click.option("--kind", default=None, help="Seulement ce type (ex. document.render).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+def outbox_list(status: str | None, kind: str | None, limit: int) -> None:
+    from services.worker.outbox import list_rows
+
+    async def go(session: Any) -> list[tuple[str, ...]]:
+        found = await list_rows(session, status=status, kind=kind, limit=limit)
+        return [
+            (
+                str(r.id),
+                r.status,
+                r.kind,
+                str(r.attempts),
+                str(r.case_id or "-"),
+                r.created_at.isoformat(timespec="seconds"),
+                (r.last_error or "").replace("\n", " ")[:120],
+            )
+            for r in found
+        ]
+
+    lines = _with_session(go)
+    if not lines:
+        click.echo("Aucune tâche.")
+        return
+    click.echo("\t".join(("id", "statut", "type", "essais", "dossier", "créée le", "erreur")))
+    for line in lines:
+        click.echo("\t".join(line))
+
+
+@outbox.command("retry", help="Remettre une tâche en échec (failed) dans la file (journalisé).")
+@click.argument("outbox_id", type=click.UUID)
+def outbox_retry(outbox_id: Any) -> None:
+    import getpass
+
+    from services.kernel.errors import GuichetError
+    from services.worker.outbox import retry_failed
+
+    try:
+        operator: str | None = getpass.getuser()
+    except (OSError, KeyError):  # no login name (container with an arbitrary uid)
+        operator = None
+
+    async def go(session: Any) -> tuple[str, str]:
+        row = await retry_failed(session, outbox_id, SystemClock(), operator=operator)
+        return row.kind, str(row.case_id or "-")
+
+    try:
+        kind, case_id = _with_session(go)
+    except GuichetError as exc:
+        _fail(exc.detail)
+        return
+    click.echo(
+        f"Tâche {outbox_id} ({kind}, dossier {case_id}) remise en attente : le worker la "
+        "reprendra à son prochain passage."
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

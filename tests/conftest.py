@@ -279,15 +279,25 @@ async def seed_data(sm: async_sessionmaker[AsyncSession], clock: FrozenClock) ->
             phone="04 00 00 00 02",
             email="b@test.invalid",
         )
-        await ids.add_tenant_service(
-            s,
-            commune,
-            code="urbanisme",
-            name="Urbanisme",
-            address="1 rue A",
-            phone="04 00 00 00 09",
-            email="urba@a.invalid",
-        )
+        for tenant, letter in ((commune, "A"), (other, "B")):
+            await ids.add_tenant_service(
+                s,
+                tenant,
+                code="urbanisme",
+                name="Service urbanisme",
+                address=f"1 rue {letter}",
+                phone="04 00 00 00 09",
+                email=f"urba@{letter.lower()}.invalid",
+            )
+            await ids.add_tenant_service(
+                s,
+                tenant,
+                code="accueil",
+                name="Accueil de la mairie",
+                address=f"1 rue {letter}",
+                phone="04 00 00 00 08",
+                email=f"accueil@{letter.lower()}.invalid",
+            )
 
         async def agent(email: str, roles: list[tuple[str, Any]]) -> tuple[Any, str]:
             a = await ids.create_agent(

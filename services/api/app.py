@@ -21,6 +21,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from channels.api.controllers import IntakeController
+from documents.controllers import DocumentController
+from documents.notifications_api import PrintQueueController
+from documents.storage import DocumentStorage, storage_from_settings
+from documents.webhooks_api import WebhookController
 from identity.controllers import AuthController
 from identity.guards import ACTOR_STATE_KEY, enforce_policy
 from identity.service import IdentityDirectory, TenantCache, TokenCache
@@ -54,6 +58,8 @@ class AppConfig:
     clock: Clock = field(default_factory=SystemClock)
     engine: Engine | None = None
     max_body_bytes: int | None = None
+    storage: DocumentStorage | None = None
+    """Where documents are read from; unset: from GUICHET_STORAGE_URL (storage_from_settings)."""
 
 
 async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
@@ -140,6 +146,7 @@ def create_app(config: AppConfig | None = None) -> Litestar:
         app.state.sessionmaker = make_sessionmaker(db)
         app.state.clock = cfg.clock
         app.state.engine = cfg.engine or build_engine(engine_settings().extensions())
+        app.state.storage = cfg.storage or storage_from_settings()
         app.state.redis = Redis.from_url(redis_url) if redis_url else None
         app.state.token_cache = TokenCache(ttl=timedelta(seconds=settings.auth_cache_seconds))
         app.state.tenant_cache = TenantCache(ttl=timedelta(seconds=settings.tenant_cache_seconds))
@@ -152,7 +159,15 @@ def create_app(config: AppConfig | None = None) -> Litestar:
 
     api = Router(
         path="/api/v1",
-        route_handlers=[AuthController, IntakeController, CaseController, ProcedureController],
+        route_handlers=[
+            AuthController,
+            IntakeController,
+            CaseController,
+            ProcedureController,
+            WebhookController,
+            PrintQueueController,
+            DocumentController,
+        ],
     )
     app = Litestar(
         route_handlers=[health, ready, api],

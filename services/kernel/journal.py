@@ -25,6 +25,11 @@ class JournalEvent(StrEnum):
     ACCESS_DENIED = "auth.access.denied"
     DEMO_LOADED = "admin.demo.loaded"
     RECEIPT_BACKDATED = "intake.receipt.backdated"
+    LETTER_PRINTED = "notification.letter.printed"
+    OUTBOX_RETRIED = "admin.outbox.retried"
+    DOCUMENT_UNREADABLE = "documents.integrity.failed"
+    WEBHOOK_CREATED = "admin.webhook.created"
+    WEBHOOK_DELETED = "admin.webhook.deleted"
 
 
 class JournalEntry(IdMixin, Base):

@@ -157,6 +157,13 @@ class WebhookSettings(_Base):
     webhook_max_attempts: int = Field(
         default=8, ge=1, description="Deliveries tried before a webhook delivery is given up."
     )
+    webhook_allow_private_addresses: bool = Field(
+        default=False,
+        description=(
+            "Accept webhook URLs whose host is localhost or a private, loopback, link-local or "
+            "reserved IP address (tests, or receivers on an internal network)."
+        ),
+    )
 
 
 class LegalSettings(_Base):

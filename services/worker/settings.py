@@ -12,14 +12,15 @@ from arq.connections import RedisSettings as ArqRedisSettings
 from arq.worker import Worker
 
 from documents import jobs as document_jobs
-from documents.jobs import JobDeps, OutboxHandler
-from documents.storage import FileStorage
+from documents import notifications as document_notifications
+from documents import webhooks
+from documents.jobs import FailureHandler, JobDeps, OutboxHandler
+from documents.storage import DocumentStorage, storage_from_settings
 from services.kernel.clock import Clock, SystemClock
 from services.kernel.db import make_engine, make_sessionmaker
 from services.kernel.settings import (
     effective_database_url,
     engine_settings,
-    path_settings,
     redis_settings,
     worker_settings,
 )
@@ -33,7 +34,12 @@ EVERY_10_SECONDS = set(range(0, 60, 10))
 
 
 def all_handlers() -> dict[str, OutboxHandler]:
-    return {**document_jobs.HANDLERS}
+    return {**document_jobs.HANDLERS, **document_notifications.HANDLERS, **webhooks.HANDLERS}
+
+
+def all_failure_handlers() -> dict[str, FailureHandler]:
+    """What happens to a case when its outbox row fails for good (e.g. a document.failed event)."""
+    return {**document_jobs.FAILURE_HANDLERS}
 
 
 @dataclass
@@ -42,6 +48,8 @@ class WorkerConfig:
     redis_url: str | None = None
     clock: Clock = field(default_factory=SystemClock)
     engine: Engine | None = None
+    storage: DocumentStorage | None = None
+    """Unset: from GUICHET_STORAGE_URL (storage_from_settings)."""
 
 
 async def run_outbox(ctx: dict[str, Any], outbox_id: str) -> str:
@@ -53,6 +61,7 @@ async def run_outbox(ctx: dict[str, Any], outbox_id: str) -> str:
         uuid.UUID(outbox_id),
         fault_delay=ws.fault_delay_before_commit,
         lease=timedelta(seconds=ws.outbox_lease_seconds),
+        on_failure=ctx["on_failure"],
     )
 
 
@@ -87,9 +96,10 @@ def build_worker(config: WorkerConfig | None = None, **overrides: Any) -> Worker
         ctx["db_engine"] = db
         ctx["sessionmaker"] = make_sessionmaker(db)
         ctx["handlers"] = all_handlers()
+        ctx["on_failure"] = all_failure_handlers()
         ctx["deps"] = JobDeps(
             engine=cfg.engine or build_engine(engine_settings().extensions()),
-            storage=FileStorage(path_settings().data_dir.resolve() / "documents"),
+            storage=cfg.storage or storage_from_settings(),
             clock=cfg.clock,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -12,12 +13,18 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from services.cli import main
+from services.kernel.db import make_engine, make_sessionmaker
+from services.kernel.journal import JournalEntry
+from workflows.cases.models import Outbox
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +49,9 @@ def invoke(args: list[str], database_url: str | None = None) -> tuple[int, str]:
         ["agent", "create"],
         ["agent", "token"],
         ["client", "create"],
+        ["outbox"],
+        ["outbox", "list"],
+        ["outbox", "retry"],
     ],
 )
 def test_every_command_has_help(args: list[str]) -> None:
@@ -188,6 +198,118 @@ def test_administration_errors_are_clear(database_url: str, args: list[str], mes
     assert message in result.output
 
 
+async def _outbox_rows(database_url: str, *rows: tuple[str, str, int, str | None]) -> list[str]:
+    engine = make_engine(database_url)
+    try:
+        async with make_sessionmaker(engine)() as s, s.begin():
+            made = [
+                Outbox(
+                    kind=kind,
+                    payload={},
+                    dedupe_key=f"{kind}:{uuid.uuid4()}",
+                    status=status,
+                    attempts=attempts,
+                    last_error=error,
+                    created_at=datetime(2026, 3, 2, 9, n, tzinfo=UTC),
+                )
+                for n, (kind, status, attempts, error) in enumerate(rows)
+            ]
+            s.add_all(made)
+            await s.flush()
+            return [str(r.id) for r in made]
+    finally:
+        await engine.dispose()
+
+
+async def _read(database_url: str, row_id: str) -> tuple[Outbox, list[JournalEntry]]:
+    engine = make_engine(database_url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            row = await s.get(Outbox, uuid.UUID(row_id))
+            assert row is not None
+            journal = list(
+                await s.scalars(
+                    select(JournalEntry).where(JournalEntry.event == "admin.outbox.retried")
+                )
+            )
+            return row, journal
+    finally:
+        await engine.dispose()
+
+
+def test_outbox_list_and_retry_of_a_failed_row(database_url: str) -> None:
+    failed_id, done_id = asyncio.run(
+        _outbox_rows(
+            database_url,
+            ("document.render", "failed", 8, "NotADirectoryError(20, 'Not a directory')"),
+            ("notification.send", "done", 1, None),
+        )
+    )
+
+    code, out = invoke(["outbox", "list", "--status", "failed"], database_url)
+    assert code == 0, out
+    header, *lines = out.splitlines()
+    assert header.split("\t") == ["id", "statut", "type", "essais", "dossier", "créée le", "erreur"]
+    assert [line.split("\t") for line in lines] == [
+        [
+            failed_id,
+            "failed",
+            "document.render",
+            "8",
+            "-",
+            "2026-03-02T09:00:00+00:00",
+            "NotADirectoryError(20, 'Not a directory')",
+        ]
+    ]
+    code, out = invoke(["outbox", "list"], database_url)
+    assert [line.split("\t")[0] for line in out.splitlines()[1:]] == [done_id, failed_id]
+
+    code, out = invoke(["outbox", "retry", failed_id], database_url)
+    assert code == 0, out
+    assert f"Tâche {failed_id} (document.render" in out
+    assert "remise en attente" in out
+    row, journal = asyncio.run(_read(database_url, failed_id))
+    assert (row.status, row.attempts, row.lease_until) == ("pending", 0, None)
+    assert [e.data["outbox_id"] for e in journal] == [failed_id]
+    assert journal[0].data["attempts"] == 8
+    assert journal[0].data["last_error"] == "NotADirectoryError(20, 'Not a directory')"
+
+    code, out = invoke(["outbox", "list", "--status", "failed"], database_url)
+    assert (code, out.strip()) == (0, "Aucune tâche.")
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [("pending", "seules les tâches en échec"), ("done", "seules les tâches en échec")],
+)
+def test_outbox_retry_refuses_rows_that_did_not_fail(
+    database_url: str, target: str, message: str
+) -> None:
+    [row_id] = asyncio.run(_outbox_rows(database_url, ("document.render", target, 1, None)))
+
+    result = CliRunner().invoke(
+        main, ["outbox", "retry", row_id], env={"GUICHET_DATABASE_URL": database_url}
+    )
+
+    assert result.exit_code == 2
+    assert message in result.output
+    row, journal = asyncio.run(_read(database_url, row_id))
+    assert row.status == target
+    assert journal == []
+
+
+def test_outbox_retry_of_an_unknown_row_is_a_clear_error(database_url: str) -> None:
+    unknown = str(uuid.uuid4())
+    result = CliRunner().invoke(
+        main, ["outbox", "retry", unknown], env={"GUICHET_DATABASE_URL": database_url}
+    )
+    assert result.exit_code == 2
+    assert f"Aucune tâche {unknown}" in result.output
+    result = CliRunner().invoke(main, ["outbox", "retry", "not-a-uuid"])
+    assert result.exit_code == 2
+    assert "not-a-uuid" in result.output
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -290,19 +412,38 @@ def test_guichet_run_serves_the_api_and_the_worker_with_embedded_defaults(tmp_pa
             auth,
         )
         assert status == 201, created
-        # The worker (same process) renders the récépissé requested when the case opened.
+        # The worker (same process) renders the ARE and the procedure's récépissé, mails the AEE
+        # and the ARE (SMTP unset: .eml files in the data directory), offers every case event to
+        # the webhooks: the outbox settles with every row done.
         db = sqlite3.connect(data / "guichet.sqlite3")
-        found = 0
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not found:
-            found = db.execute(
-                "SELECT count(*) FROM stored_document WHERE kind = 'recepisse'"
-            ).fetchone()[0]
-            time.sleep(0.3)
-        outbox = db.execute("SELECT status FROM outbox").fetchall()
-        db.close()
-        assert found == 1, f"no récépissé rendered; outbox: {outbox}"
-        assert outbox == [("done",)]
+        try:
+            deadline = time.monotonic() + 60
+            unsettled: list[tuple[str, str]] = [("?", "?")]
+            while time.monotonic() < deadline and unsettled:
+                time.sleep(0.3)
+                unsettled = db.execute(
+                    "SELECT kind, status FROM outbox WHERE status != 'done'"
+                ).fetchall()
+            outbox = db.execute("SELECT kind, status FROM outbox ORDER BY kind").fetchall()
+            documents = db.execute("SELECT kind, seq FROM stored_document ORDER BY kind").fetchall()
+            events = db.execute("SELECT kind FROM case_event ORDER BY seq").fetchall()
+        finally:
+            db.close()
+        assert unsettled == [], f"outbox not settled: {outbox}"
+        assert documents == [("are", 1), ("recepisse", 1)]
+        assert [k for (k,) in events][:1] == ["case.opened"]
+        assert sorted(k for (k,) in events if k.startswith("document.")) == [
+            "document.generated",
+            "document.generated",
+        ]
+        by_kind: dict[str, int] = {}
+        for kind, _ in outbox:
+            by_kind[kind] = by_kind.get(kind, 0) + 1
+        assert by_kind == {
+            "case.event": len(events),  # every event offered to the webhooks, once
+            "document.render": 2,
+            "notification.send": 2,  # AEE and ARE
+        }
     finally:
         proc.send_signal(signal.SIGINT)
         try:

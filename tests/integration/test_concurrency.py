@@ -192,7 +192,7 @@ async def test_only_one_decision_document_and_one_deadline_outcome(
             )
         )
         deadlines = list(await s.scalars(select(Deadline).where(Deadline.case_id == started_case)))
-    assert sorted(p["kind"] for p in kinds) == ["decision", "recepisse"]
+    assert sorted(p["kind"] for p in kinds) == ["are", "decision", "recepisse"]
     assert [d.status for d in deadlines] == ["cancelled"]
 
 
@@ -375,9 +375,12 @@ async def test_twenty_concurrent_intakes_get_gap_free_unique_references(
     assert references == [f"69001-2026-{n:06d}" for n in range(1, 21)]
     async with sessionmaker() as s:
         stored = sorted(await s.scalars(select(Case.reference)))
-        outbox_rows = await s.scalar(select(func.count()).select_from(Outbox))
+        outbox_rows = dict(
+            (await s.execute(select(Outbox.kind, func.count()).group_by(Outbox.kind))).all()
+        )
     assert stored == references
-    assert outbox_rows == 20  # one receipt per case, none lost
+    # Per case, none lost: the récépissé and the ARE to render, the opening event to publish.
+    assert outbox_rows == {"document.render": 40, "case.event": 20}
 
 
 async def test_references_are_gap_free_per_tenant_under_concurrency(

@@ -159,6 +159,13 @@ REVIEW = Definition(
         ),
     ),
     payload_schema=PermitPayload,
+    acknowledgement=Acknowledgement(
+        request_kind="demande",
+        service_code="urbanisme",
+        silence=SilenceRule.REJECTION,
+        decision_delay=DelaySpec(amount=2, unit=DelayUnit.MONTHS),
+        legal_basis="test : L231-4 CRPA",
+    ),
     intake_roles=("instructor",),
 )
 

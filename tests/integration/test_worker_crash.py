@@ -2,7 +2,9 @@
 
 The workers are real ``guichet worker`` processes on the test database (a SQLite file or a
 PostgreSQL database: both are visible to a subprocess) and the test Redis. The first one is told to
-sleep 30 s before committing its effect, and is killed while it sleeps.
+sleep 30 s before committing its effect, and is killed while it sleeps: the ARE is rendered and its
+bytes stored, but neither the StoredDocument nor the ``document.generated`` event is committed. The
+second worker renders it again: exactly one document and one event exist afterwards.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -34,7 +36,8 @@ from documents.storage import FileStorage
 from identity.service import authenticate
 from services.kernel.clock import FrozenClock
 from tests.conftest import TEST_EXTENSION, Seed
-from workflows.cases.models import Outbox
+from workflows.cases import repository
+from workflows.cases.models import CaseEvent, Outbox
 from workflows.engine.runner import Engine
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -65,9 +68,18 @@ async def read_row(reader: AsyncEngine, row_id: uuid.UUID) -> tuple[str, int]:
         return str(row[0]), int(row[1])
 
 
-async def count_documents(reader: AsyncEngine) -> int:
+async def read_documents(reader: AsyncEngine) -> list[StoredDocument]:
     async with AsyncSession(reader) as s:
-        return int(await s.scalar(select(func.count()).select_from(StoredDocument)) or 0)
+        return list(await s.scalars(select(StoredDocument).order_by(StoredDocument.kind)))
+
+
+async def read_events(reader: AsyncEngine, case_id: uuid.UUID) -> list[CaseEvent]:
+    async with AsyncSession(reader) as s:
+        return await repository.timeline(s, case_id)
+
+
+def stored_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
 
 
 @pytest.fixture
@@ -126,7 +138,7 @@ async def wait_for(
     pytest.fail(f"timed out after {timeout} s; worker log:\n{log.read_text(errors='replace')}")
 
 
-async def test_a_worker_killed_mid_job_loses_nothing_and_the_next_one_finishes_once(
+async def test_a_worker_killed_mid_render_loses_nothing_and_the_next_one_finishes_once(
     sessionmaker: SM,
     engine: Engine,
     clock: FrozenClock,
@@ -150,42 +162,57 @@ async def test_a_worker_killed_mid_job_loses_nothing_and_the_next_one_finishes_o
                 actor=actor,
             ),
         )
-    async with sessionmaker() as s:
-        row_id = await s.scalar(select(Outbox.id).where(Outbox.case_id == opened.case_id))
-    assert row_id is not None
+    case_id = opened.case_id
+    async with sessionmaker() as s, s.begin():
+        found = list(await s.scalars(select(Outbox).where(Outbox.case_id == case_id)))
+        assert sorted((r.kind, r.payload.get("kind")) for r in found) == [
+            ("case.event", None),
+            ("document.render", "are"),
+            ("document.render", "recepisse"),
+        ]
+        # Only the ARE's job runs: the worker is killed in it (on SQLite, where one transaction
+        # writes at a time, another job could otherwise hold the lock through the fault delay).
+        for row in found:
+            if row.payload.get("kind") != "are":
+                row.status = "done"
+        are_row = next(r.id for r in found if r.payload.get("kind") == "are")
+    documents_dir = tmp_path / "worker-data" / "documents"
 
-    # 1. A worker takes the job and is killed before it commits.
+    # 1. A worker renders and stores the ARE, then is killed before it commits.
     first, first_log = spawn("first", GUICHET_FAULT_DELAY_BEFORE_COMMIT="30")
 
-    async def attempted() -> bool:
-        return (await read_row(reader, row_id))[1] == 1
+    async def rendered_and_stored() -> bool:
+        return (await read_row(reader, are_row))[1] == 1 and len(stored_files(documents_dir)) == 1
 
-    await wait_for(attempted, timeout=WAIT_STARTED_SECONDS, proc=first, log=first_log)
-    await asyncio.sleep(0.5)  # let it get into the handler (render, store, sleep)
+    await wait_for(rendered_and_stored, timeout=WAIT_STARTED_SECONDS, proc=first, log=first_log)
     first.send_signal(signal.SIGKILL)
     assert first.wait(timeout=10) == -signal.SIGKILL
 
-    status, attempts = await read_row(reader, row_id)
+    status, attempts = await read_row(reader, are_row)
     assert status != "done"
     assert attempts == 1
-    assert await count_documents(reader) == 0
+    assert await read_documents(reader) == []
+    assert [e.kind for e in await read_events(reader, case_id)] == ["case.opened"]
+    [orphan] = stored_files(documents_dir)  # stored, never linked: harmless, content-addressed
 
     # 2. Another worker, without the fault, finishes the job.
     second, second_log = spawn("second")
 
     async def done() -> bool:
-        return (await read_row(reader, row_id))[0] == "done"
+        return (await read_row(reader, are_row))[0] == "done"
 
     await wait_for(done, timeout=WAIT_DONE_SECONDS, proc=second, log=second_log)
     second.send_signal(signal.SIGTERM)
     second.wait(timeout=10)
 
-    status, attempts = await read_row(reader, row_id)
-    assert status == "done"
-    assert attempts == 2
-    async with AsyncSession(reader) as s:
-        docs = list(await s.scalars(select(StoredDocument)))
-    assert len(docs) == 1
-    assert (docs[0].case_id, docs[0].kind, docs[0].seq) == (opened.case_id, "recepisse", 1)
-    pdf = FileStorage(tmp_path / "worker-data" / "documents").get(docs[0].sha256)
+    assert await read_row(reader, are_row) == ("done", 2)
+    [doc] = await read_documents(reader)
+    assert (doc.case_id, doc.kind, doc.seq) == (case_id, "are", 1)
+    history = await read_events(reader, case_id)
+    assert [e.kind for e in history] == ["case.opened", "document.generated"]
+    assert history[1].data["document_id"] == str(doc.id)
+    assert history[1].data["sha256"] == doc.sha256
+    assert repository.verify_chain(history)
+    pdf = await FileStorage(documents_dir).get(doc.storage_key, sha256=doc.sha256)
     assert pdf.startswith(b"%PDF")
+    assert orphan.exists()

@@ -129,7 +129,16 @@ DEFINITION = Definition(
             sources=("instruction",),
             target="accepted",
             guard=INSTRUCTORS,
-            actions=(ActionSpec(key="document.request", params={"kind": "decision"}),),
+            actions=(
+                ActionSpec(
+                    key="document.request",
+                    params={
+                        "kind": "decision",
+                        "visas": ["la demande de permis de test"],
+                        "articles": ["Le permis de test est accordé."],
+                    },
+                ),
+            ),
         ),
         Transition(
             name="reject",
@@ -138,7 +147,16 @@ DEFINITION = Definition(
             target="rejected",
             guard=INSTRUCTORS,
             payload_schema=Reason,
-            actions=(ActionSpec(key="document.request", params={"kind": "decision"}),),
+            actions=(
+                ActionSpec(
+                    key="document.request",
+                    params={
+                        "kind": "decision",
+                        "visas": ["la demande de permis de test"],
+                        "articles": ["Le permis de test est refusé pour le motif indiqué."],
+                    },
+                ),
+            ),
         ),
         Transition(
             name="tacit_acceptance",

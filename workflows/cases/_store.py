@@ -142,6 +142,19 @@ class DbCaseStore:
         if not self.fresh:
             self.session.add(event)  # a fresh case's events are inserted with it (CaseService.open)
         self.events.append(event)
+        # Every event is offered to the tenant's webhook subscriptions (documents.webhooks fans
+        # it out); through the outbox, so that a committed event is never missed.
+        self.session.add(
+            Outbox(
+                case_id=self.case.id,
+                kind="case.event",
+                payload={"case_id": str(self.case.id), "event_id": str(event.id), "seq": seq},
+                dedupe_key=f"case.event:{event.id}",
+                status="pending",
+                attempts=0,
+                created_at=self.now,
+            )
+        )
         self.last_seq = seq
         self.last_hash = event.hash
         self.case.updated_at = self.now

@@ -261,6 +261,27 @@ class CaseService:
         await self.session.flush()
         return event
 
+    async def record(
+        self,
+        case_id: uuid.UUID,
+        kind: str,
+        actor: Actor,
+        data: Mapping[str, Any],
+        *,
+        public: bool,
+        channel: str = "system",
+    ) -> CaseEvent:
+        """Append an event that leaves the case's state as it is (a document generated, a
+        notification sent...), under the case's row lock. The version is not bumped: background
+        work never makes an agent's pending decision stale."""
+        case = await self.lock(case_id)
+        store = await self._store_for(case, channel)
+        event = await store.append_event(
+            store.next_seq(), kind=kind, actor=actor, data=data, public=public
+        )
+        await self.session.flush()
+        return event
+
     async def assign(
         self,
         case_id: uuid.UUID,

@@ -122,7 +122,10 @@ class RequestDocument(Action):
     description = "Queue the rendering of a document of a declared kind."
 
     async def perform(self, ctx: ActionContext, params: Mapping[str, Any]) -> None:
-        await ctx.request_document(_kind(params), params)
+        # Who asked goes with the request: letters and decisions print the agent's name and
+        # title (L111-2, L212-2 CRPA) unless the definition names a signatory.
+        requested_by = {"name": ctx.actor.display_name, "title": ctx.actor.title or ""}
+        await ctx.request_document(_kind(params), {"requested_by": requested_by, **params})
 
 
 class StartDeadline(Action):

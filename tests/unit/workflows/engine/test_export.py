@@ -68,7 +68,11 @@ def test_json_export_gives_transitions_with_their_guards() -> None:
     assert transition_json("accept")["actions"] == [
         {
             "key": "document.request",
-            "params": {"kind": "decision"},
+            "params": {
+                "kind": "decision",
+                "visas": ["la demande de permis de test"],
+                "articles": ["Le permis de test est accordé."],
+            },
             "on_failure": "stop",
             "failure_state": None,
         }

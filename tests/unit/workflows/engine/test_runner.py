@@ -369,9 +369,13 @@ async def test_valid_data_is_recorded_and_given_to_the_actions(engine: Engine) -
         PERMIT, store, "reject", agent("instructor"), {"reason": "Hors zone constructible"}
     )
     assert steps[0].data == {"reason": "Hors zone constructible"}
-    assert store.documents == [
-        (1, "decision", {"kind": "decision", "reason": "Hors zone constructible"})
-    ]
+    [(seq, kind, params)] = store.documents
+    assert (seq, kind) == (1, "decision")
+    # The actor's data reaches the action, the declared parameters win, and who asked goes along
+    # (the decision prints its signatory, L212-2 CRPA).
+    assert params["reason"] == "Hors zone constructible"
+    assert params["articles"] == ["Le permis de test est refusé pour le motif indiqué."]
+    assert params["requested_by"] == {"name": "Camille Martin", "title": ""}
 
 
 async def test_a_transition_without_schema_refuses_data(engine: Engine) -> None:
@@ -639,7 +643,7 @@ async def test_open_runs_the_on_open_actions_and_records_the_opening(engine: Eng
     assert [(s.transition, s.from_state, s.to_state, s.automatic) for s in steps] == [
         ("open", "", "submitted", False)
     ]
-    assert store.documents == [(1, "recepisse", {"kind": "recepisse"})]
+    assert [(seq, kind) for seq, kind, _ in store.documents] == [(1, "recepisse")]
     assert store.moves == [("", "submitted")]
     assert [(seq, actor) for seq, _, actor in store.steps] == [(1, counter)]
     assert store.deadline_log == []  # the decision deadline starts with the instruction
