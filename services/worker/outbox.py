@@ -105,7 +105,11 @@ async def perform(
 ) -> str:
     """Perform one outbox row once. Returns the row's final status."""
     async with sessionmaker() as session, session.begin():
-        row = await session.get(Outbox, outbox_id)
+        # Locked: a second run of the same row waits here, then sees it done and stops (it
+        # must not set a done row back to enqueued).
+        row = await session.get(
+            Outbox, outbox_id, with_for_update=is_postgres(session), populate_existing=True
+        )
         if row is None:
             return "missing"
         if row.status in ("done", "failed"):
