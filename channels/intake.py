@@ -20,8 +20,8 @@ from identity.siret import is_valid_siren, is_valid_siret
 from services.kernel.actor import Actor, ActorKind, Scope
 from services.kernel.clock import Clock
 from services.kernel.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.kernel.ids import new_id
 from services.kernel.validation import french_errors
-from workflows.cases.models import Outbox
 from workflows.cases.service import CaseService
 from workflows.engine.runner import Engine
 
@@ -135,12 +135,13 @@ def _check_actor(
     raise Forbidden("Ce type de compte ne peut pas déposer de demande.")
 
 
-def queue_acknowledgements(
-    session: AsyncSession, case_id: uuid.UUID, submitter: Submitter, *, now: datetime
-) -> None:
+def acknowledgement_rows(
+    case_id: uuid.UUID, submitter: Submitter
+) -> list[tuple[str, dict[str, Any], str]]:
     """DESIGN §4: the AEE goes at once (by e-mail when there is an address; its content is also in
-    the API answer), the ARE is rendered as a PDF by the worker and sent (or printed) after."""
-    rows = [
+    the API answer), the ARE is rendered as a PDF by the worker and sent (or printed) after.
+    Outbox rows (kind, payload, dedupe key), written with the case in one transaction."""
+    rows: list[tuple[str, dict[str, Any], str]] = [
         (
             "document.render",
             {"case_id": str(case_id), "kind": "are", "seq": 1, "params": {}},
@@ -155,18 +156,7 @@ def queue_acknowledgements(
                 f"notification:{case_id}:aee",
             )
         )
-    for kind, payload, key in rows:
-        session.add(
-            Outbox(
-                kind=kind,
-                payload=payload,
-                dedupe_key=key,
-                case_id=case_id,
-                status="pending",
-                attempts=0,
-                created_at=now,
-            )
-        )
+    return rows
 
 
 async def submit(
@@ -262,8 +252,11 @@ async def submit(
         if v
     ).lower()
     service = CaseService(session, engine, clock)
+    case_id = new_id()
     opened = await service.open(
         definition,
+        case_id=case_id,
+        extra_outbox=acknowledgement_rows(case_id, submitter),
         tenant_id=tenant.id,
         insee_code=tenant.insee_code,
         calendar_options={"alsace_moselle": tenant.alsace_moselle, "timezone": "Europe/Paris"},
@@ -280,8 +273,6 @@ async def submit(
         search_text=search,
     )
     case = opened.case
-    if opened.created:
-        queue_acknowledgements(session, case.id, submitter, now=now)
     if request.received_at_reason and opened.created:
         from services.kernel.journal import JournalEvent, record
 

@@ -208,6 +208,16 @@ async def prepare_database(database_url: str) -> Seeded:
                 phone="04 00 00 00 00",
                 email="mairie@bench.invalid",
             )
+            # general.request's acknowledgement names the service in charge (R112-11-1 CRPA).
+            await ids.add_tenant_service(
+                session,
+                tenant,
+                code="accueil",
+                name="Accueil de la mairie",
+                address="1 place de la Mairie, 69123 Banc",
+                phone="04 00 00 00 01",
+                email="accueil@bench.invalid",
+            )
             client, secret = await ids.create_api_client(
                 session, now=now, tenant=tenant, name="Portail (banc)", scopes=[Scope.INTAKE_WRITE]
             )

@@ -96,6 +96,8 @@ class DbCaseStore:
         self.fresh = last_seq == 0
         self.new_deadlines: dict[str, Deadline] = {}
         self.new_outbox_keys: set[str] = set()
+        self.fresh_outbox: list[dict[str, Any]] = []
+        """Outbox rows of a fresh case, inserted with it in one statement (CaseService.open)."""
 
     @property
     def view(self) -> CaseView:
@@ -144,21 +146,34 @@ class DbCaseStore:
         self.events.append(event)
         # Every event is offered to the tenant's webhook subscriptions (documents.webhooks fans
         # it out); through the outbox, so that a committed event is never missed.
-        self.session.add(
-            Outbox(
-                case_id=self.case.id,
-                kind="case.event",
-                payload={"case_id": str(self.case.id), "event_id": str(event.id), "seq": seq},
-                dedupe_key=f"case.event:{event.id}",
-                status="pending",
-                attempts=0,
-                created_at=self.now,
-            )
+        self.add_outbox(
+            "case.event",
+            {"case_id": str(self.case.id), "event_id": str(event.id), "seq": seq},
+            f"case.event:{event.id}",
         )
         self.last_seq = seq
         self.last_hash = event.hash
         self.case.updated_at = self.now
         return event
+
+    def add_outbox(self, kind: str, payload: dict[str, Any], dedupe_key: str) -> None:
+        row = {
+            "id": new_id(),
+            "case_id": self.case.id,
+            "kind": kind,
+            "payload": payload,
+            "dedupe_key": dedupe_key,
+            "status": "pending",
+            "attempts": 0,
+            "lease_until": None,
+            "created_at": self.now,
+            "done_at": None,
+            "last_error": None,
+        }
+        if self.fresh:
+            self.fresh_outbox.append(row)
+        else:
+            self.session.add(Outbox(**row))
 
     async def record_step(self, seq: int, step: Step, actor: Actor) -> None:
         data: dict[str, Any] = {"transition": step.transition, "automatic": step.automatic}
@@ -364,14 +379,4 @@ class _Context:
             if existing is not None:
                 return
         store.new_outbox_keys.add(dedupe_key)
-        store.session.add(
-            Outbox(
-                case_id=store.case.id,
-                kind=kind,
-                payload=payload,
-                dedupe_key=dedupe_key,
-                status="pending",
-                attempts=0,
-                created_at=store.now,
-            )
-        )
+        store.add_outbox(kind, payload, dedupe_key)

@@ -19,12 +19,13 @@ from services.kernel.errors import Forbidden, NotFound, StaleVersion, Validation
 from services.kernel.ids import new_id
 from services.kernel.ports import AgentDirectory
 from workflows.cases._store import GENESIS_HASH, DbCaseStore, calendar_of, view_of
-from workflows.cases.models import Case, CaseEvent, Deadline, ReferenceCounter
+from workflows.cases.models import Case, CaseEvent, Deadline, Outbox, ReferenceCounter
 from workflows.engine.definitions import Definition
 from workflows.engine.runner import Engine, Step
 
 CASE_TABLE = cast(Table, Case.__table__)
 EVENT_TABLE = cast(Table, CaseEvent.__table__)
+OUTBOX_TABLE = cast(Table, Outbox.__table__)
 
 
 def _row(obj: Case | CaseEvent) -> dict[str, Any]:
@@ -103,7 +104,11 @@ class CaseService:
         payload: Mapping[str, Any],
         external_ref: str | None,
         search_text: str,
+        case_id: uuid.UUID | None = None,
+        extra_outbox: Sequence[tuple[str, dict[str, Any], str]] = (),
     ) -> OpenedCase:
+        """Open a case: its row, its first events, deadlines and outbox rows (plus
+        ``extra_outbox``: kind, payload, dedupe key) — all in the caller's transaction."""
         now = self.clock.now()
         if external_ref is not None:
             conn = await self.session.connection()
@@ -119,7 +124,7 @@ class CaseService:
                 assert existing is not None
                 return OpenedCase(existing, created=False)
         case = Case(
-            id=new_id(),
+            id=case_id or new_id(),
             tenant_id=tenant_id,
             procedure_key=definition.key,
             definition_version=definition.version,
@@ -145,6 +150,8 @@ class CaseService:
             self.session, case, now=now, last_seq=0, last_hash=GENESIS_HASH, channel=channel
         )
         await self.engine.open(definition, store, actor)
+        for kind, payload, key in extra_outbox:
+            store.add_outbox(kind, payload, key)
         # The reference is taken last: the counter row stays locked only from here to COMMIT.
         year = calendar_of(case).local_date(received_at).year
         case.reference = await self.next_reference(tenant_id, insee_code, year)
@@ -153,6 +160,8 @@ class CaseService:
         conn = await self.session.connection()
         await conn.execute(insert(CASE_TABLE), [_row(case)])
         await conn.execute(insert(EVENT_TABLE), [_row(e) for e in store.events])
+        if store.fresh_outbox:
+            await conn.execute(insert(OUTBOX_TABLE), store.fresh_outbox)
         await self.session.flush()
         return OpenedCase(case, created=True)
 
