@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import aiosmtplib
 import jinja2
 
+from documents.contexts import french_date, french_time
 from services.kernel.settings import SmtpSettings
 
 MAIL_TEMPLATES = Path(__file__).resolve().parent / "templates" / "mail"
@@ -241,23 +242,6 @@ def transport_for(settings: SmtpSettings, data_dir: Path) -> MailTransport:
     return EmlDirectoryTransport(data_dir / "mail")
 
 
-FRENCH_MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
-
-
 def french_datetime(at: datetime) -> str:
     """``2 mars 2026 à 10 h 00`` (the caller converts to the legal time zone first)."""
-    day = "1er" if at.day == 1 else str(at.day)
-    return f"{day} {FRENCH_MONTHS[at.month - 1]} {at.year} à {at.hour} h {at.minute:02d}"
+    return f"{french_date(at.date())} à {french_time(at)}"
