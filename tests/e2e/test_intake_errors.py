@@ -668,3 +668,26 @@ async def test_refused_intake_does_not_consume_a_reference(
     assert r.status_code == 422
     r = await app_client.post(INTAKE, json=permit_request(), headers=auth)
     assert r.json()["reference"] == "69001-2026-000002"
+
+
+async def test_a_commune_without_the_service_in_charge_cannot_receive_the_procedure(
+    app_client: AsyncTestClient[Any], seed: Seed, sessionmaker: Any
+) -> None:
+    """The ARE must name the service in charge with its address and phone (R112-11-1 2° CRPA):
+    a commune that has not declared it cannot receive the procedure."""
+    from sqlalchemy import delete
+
+    from identity.models import TenantService
+
+    async with sessionmaker() as s, s.begin():
+        await s.execute(
+            delete(TenantService).where(
+                TenantService.tenant_id == seed.commune_id, TenantService.code == "urbanisme"
+            )
+        )
+    r = await app_client.post(
+        "/api/v1/intake/", json=permit_request(), headers=seed.auth(seed.counter_token)
+    )
+    body = assert_problem(r, 409)
+    assert "« urbanisme »" in body["detail"]
+    assert "R112-11-1" in body["detail"]

@@ -17,11 +17,13 @@ from tests.support import procedures as test_procedures
 from workflows.engine.actions import default_action_registry
 from workflows.engine.calendar import DelaySpec, DelayUnit
 from workflows.engine.definitions import (
+    Acknowledgement,
     ActionSpec,
     Definition,
     DocumentKind,
     FailurePolicy,
     Guard,
+    SilenceRule,
     State,
     Timer,
     Transition,
@@ -488,3 +490,38 @@ def test_names_must_be_identifiers_so_exports_and_urls_stay_safe() -> None:
     )
     problems = problems_of(base(states=states, transitions=transitions))
     assert "state name 'Expiré bis' must be lower-case ASCII letters, digits and _" in problems
+
+
+def test_a_public_procedure_needs_its_acknowledgement_rules() -> None:
+    """R112-11-1 CRPA: every request gets an ARE built from data; without the service in charge,
+    the silence rule and its delay, a procedure cannot be published."""
+    problems = problems_of(base(public=True))
+    assert any("needs its acknowledgement rules" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"silence": SilenceRule.ACCEPTANCE}, "a silence rule needs its decision_delay"),
+        (
+            {
+                "silence": SilenceRule.REJECTION,
+                "decision_delay": DelaySpec(amount=2, unit=DelayUnit.MONTHS),
+            },
+            "a silence rule needs its legal_basis",
+        ),
+        (
+            {
+                "request_kind": "information",
+                "silence": SilenceRule.ACCEPTANCE,
+                "decision_delay": DelaySpec(amount=2, unit=DelayUnit.MONTHS),
+                "legal_basis": "x",
+            },
+            "an information request has no silence rule",
+        ),
+    ],
+)
+def test_acknowledgement_rules_are_complete(fields: dict[str, Any], message: str) -> None:
+    values: dict[str, Any] = {"request_kind": "demande", "service_code": "urbanisme", **fields}
+    problems = problems_of(base(public=True, acknowledgement=Acknowledgement(**values)))
+    assert f"acknowledgement: {message}" in problems
