@@ -116,7 +116,7 @@ def run(host: str | None, port: int | None) -> None:
     from services.kernel.logging import configure_logging
     from services.kernel.migrate import upgrade
     from services.worker.embedded_redis import EmbeddedRedis
-    from services.worker.settings import WorkerConfig, build_worker
+    from services.worker.settings import WorkerConfig, build_worker, stop_worker
 
     settings = api_settings()
     host = host or settings.host
@@ -155,9 +155,7 @@ def run(host: str | None, port: int | None) -> None:
             try:
                 await server.serve()  # returns on SIGINT / SIGTERM (uvicorn handles them)
             finally:
-                await worker.close()
-                worker_task.cancel()
-                await asyncio.gather(worker_task, return_exceptions=True)
+                await stop_worker(worker, worker_task)
 
         try:
             asyncio.run(serve())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -126,3 +128,19 @@ def build_worker(config: WorkerConfig | None = None, **overrides: Any) -> Worker
     }
     options.update(overrides)
     return Worker(**options)
+
+
+async def stop_worker(worker: Worker, task: asyncio.Task[None] | None = None) -> None:
+    """Stop a worker started with ``async_run``: cancel its running jobs (their outbox rows are
+    leased and will run again; every handler is idempotent), wait for them, then close it.
+
+    arq's own ``close`` gathers the job tasks it has just cancelled and so raises CancelledError
+    whenever a job was running; the jobs are awaited here first and forgotten.
+    """
+    worker.handle_sig(signal.SIGUSR1)
+    await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+    worker.tasks.clear()
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    await worker.close()

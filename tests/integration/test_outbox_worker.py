@@ -38,7 +38,13 @@ from services.kernel.journal import JournalEntry
 from services.kernel.settings import redis_settings
 from services.worker import outbox
 from services.worker.outbox import MAX_ATTEMPTS, job_id, perform, relay, retry_failed
-from services.worker.settings import WorkerConfig, all_failure_handlers, all_handlers, build_worker
+from services.worker.settings import (
+    WorkerConfig,
+    all_failure_handlers,
+    all_handlers,
+    build_worker,
+    stop_worker,
+)
 from tests.conftest import Seed
 from workflows.cases import repository
 from workflows.cases.models import Case, CaseEvent, Outbox, ReferenceCounter
@@ -940,9 +946,7 @@ async def test_the_worker_retries_a_storage_failure_with_backoff_then_succeeds_o
                 break
             await asyncio.sleep(0.05)
     finally:
-        await broken.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_worker(broken, task)
     failed = await render_row(sessionmaker, case_id)
     assert failed.attempts == 1
     assert failed.last_error is not None and "NotADirectoryError" in failed.last_error
