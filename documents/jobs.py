@@ -11,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from documents.contexts import build_context
 from documents.models import StoredDocument
 from documents.notifications import after_document
 from documents.render import render
-from documents.storage import DocumentStorage
+from documents.storage import DocumentStorage, StoredBlob
 from services.kernel.actor import SYSTEM_ACTOR
 from services.kernel.clock import Clock
 from services.kernel.ids import new_id
@@ -37,10 +38,28 @@ class JobDeps:
     engine: Engine
     storage: DocumentStorage
     clock: Clock
+    prepared: Any = None
+    """What the kind's preparer produced outside any transaction (see ``PREPARERS``)."""
 
 
 class OutboxHandler(Protocol):
     async def __call__(self, session: AsyncSession, row: Outbox, deps: JobDeps) -> None: ...
+
+
+class Preparer(Protocol):
+    """Slow work done before the handler's transaction opens (rendering, storing): on SQLite
+    the transaction holds the single write lock, so it must stay short."""
+
+    async def __call__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], row: Outbox, deps: JobDeps
+    ) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedDocument:
+    context: dict[str, Any]
+    blob: StoredBlob
+    now: datetime
 
 
 class FailureHandler(Protocol):
@@ -64,19 +83,29 @@ async def _existing(
     return found
 
 
-async def render_document(session: AsyncSession, row: Outbox, deps: JobDeps) -> None:
-    """Gather the context, render, store, link — the caller commits it with the outbox row.
-
-    Idempotent: (case, kind, seq) is unique; a second run finds the document and stops. The case
-    row is locked only once the PDF is rendered and stored (rendering takes the longest), and the
-    document is checked for again under that lock.
-    """
+async def prepare_document(
+    sessionmaker: async_sessionmaker[AsyncSession], row: Outbox, deps: JobDeps
+) -> PreparedDocument | None:
+    """Read the context in a short transaction, then render and store with none open.
+    None when the document already exists (nothing to do)."""
     payload: dict[str, Any] = row.payload
+    async with sessionmaker() as session, session.begin():
+        gathered = await _gather(session, payload, deps)
+    if gathered is None:
+        return None
+    context, now = gathered
+    pdf = await asyncio.to_thread(render, str(payload["kind"]), context)
+    return PreparedDocument(context=context, blob=await deps.storage.put(pdf), now=now)
+
+
+async def _gather(
+    session: AsyncSession, payload: dict[str, Any], deps: JobDeps
+) -> tuple[dict[str, Any], datetime] | None:
     case_id = uuid.UUID(payload["case_id"])
     kind = str(payload["kind"])
     seq = int(payload["seq"])
     if await _existing(session, case_id, kind, seq) is not None:
-        return
+        return None
     case = await session.get(Case, case_id)
     if case is None:
         raise LookupError(f"case {case_id} not found")
@@ -85,8 +114,29 @@ async def render_document(session: AsyncSession, row: Outbox, deps: JobDeps) -> 
     context = await build_context(
         kind, session, case, definition, dict(payload.get("params") or {}), now
     )
-    pdf = await asyncio.to_thread(render, kind, context)
-    blob = await deps.storage.put(pdf)
+    return context, now
+
+
+async def render_document(session: AsyncSession, row: Outbox, deps: JobDeps) -> None:
+    """Link the rendered document to its case — the caller commits it with the outbox row.
+
+    The worker renders and stores first (``prepare_document``, no transaction open); without a
+    preparer the handler does it all itself. Idempotent: (case, kind, seq) is unique; the case
+    row is locked and the document checked for again before it is linked.
+    """
+    payload: dict[str, Any] = row.payload
+    case_id = uuid.UUID(payload["case_id"])
+    kind = str(payload["kind"])
+    seq = int(payload["seq"])
+    prepared = deps.prepared
+    if not isinstance(prepared, PreparedDocument):
+        gathered = await _gather(session, payload, deps)
+        if gathered is None:
+            return
+        context, now = gathered
+        pdf = await asyncio.to_thread(render, kind, context)
+        prepared = PreparedDocument(context=context, blob=await deps.storage.put(pdf), now=now)
+    context, blob, now = prepared.context, prepared.blob, prepared.now
 
     cases = CaseService(session, deps.engine, deps.clock)
     case = await cases.lock(case_id)
@@ -146,4 +196,5 @@ async def render_failed(session: AsyncSession, row: Outbox, deps: JobDeps, error
 
 
 HANDLERS: dict[str, OutboxHandler] = {"document.render": render_document}
+PREPARERS: dict[str, Preparer] = {"document.render": prepare_document}
 FAILURE_HANDLERS: dict[str, FailureHandler] = {"document.render": render_failed}

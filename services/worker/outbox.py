@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import timedelta
 
 from arq import ArqRedis, Retry
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from documents.jobs import FailureHandler, JobDeps, OutboxHandler
+from documents.jobs import FailureHandler, JobDeps, OutboxHandler, Preparer
 from services.kernel.clock import Clock
 from services.kernel.db import is_postgres
 from services.kernel.errors import Conflict, NotFound
@@ -102,8 +103,12 @@ async def perform(
     fault_delay: float = 0.0,
     lease: timedelta = timedelta(minutes=2),
     on_failure: Mapping[str, FailureHandler] | None = None,
+    preparers: Mapping[str, Preparer] | None = None,
 ) -> str:
-    """Perform one outbox row once. Returns the row's final status."""
+    """Perform one outbox row once. Returns the row's final status.
+
+    A kind with a preparer does its slow part (rendering, storing) first, with no transaction
+    open; the handler then links the result in a short one with the row marked done."""
     async with sessionmaker() as session, session.begin():
         # Locked: a second run of the same row waits here, then sees it done and stops (it
         # must not set a done row back to enqueued).
@@ -123,11 +128,19 @@ async def perform(
     try:
         if handler is None:
             raise LookupError(f"no handler for outbox kind {kind!r}")
+        preparer = (preparers or {}).get(kind)
+        job_deps = deps
+        if preparer is not None:
+            async with sessionmaker() as session:
+                snapshot = await session.get(Outbox, outbox_id)
+            if snapshot is None or snapshot.status == "done":
+                return "done"
+            job_deps = replace(deps, prepared=await preparer(sessionmaker, snapshot, deps))
         async with sessionmaker() as session, session.begin():
             row = await session.get(Outbox, outbox_id, with_for_update=is_postgres(session))
             if row is None or row.status == "done":
                 return "done"
-            await handler(session, row, deps)
+            await handler(session, row, job_deps)
             if fault_delay:
                 await asyncio.sleep(fault_delay)  # crash tests kill the worker here
             row.status = "done"

@@ -64,6 +64,7 @@ async def run_outbox(ctx: dict[str, Any], outbox_id: str) -> str:
         fault_delay=ws.fault_delay_before_commit,
         lease=timedelta(seconds=ws.outbox_lease_seconds),
         on_failure=ctx["on_failure"],
+        preparers=document_jobs.PREPARERS,
     )
 
 

@@ -966,3 +966,51 @@ async def test_the_worker_retries_a_storage_failure_with_backoff_then_succeeds_o
     assert [e.data.get("kind") for e in history if e.kind == "document.generated"].count("are") == 1
     assert "document.failed" not in {e.kind for e in history}
     assert repository.verify_chain(history)
+
+
+async def test_rendering_happens_with_no_transaction_open(
+    sessionmaker: SM,
+    engine: Engine,
+    clock: FrozenClock,
+    instructor: Actor,
+    deps: JobDeps,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker renders and stores before its transaction opens (documents.jobs.PREPARERS):
+    while a PDF is being rendered another request can still write — on SQLite, whose single
+    write lock a long job transaction would otherwise hold, as much as on PostgreSQL."""
+    from documents import jobs
+
+    case_id = await open_case(sessionmaker, engine, clock, instructor)
+    row = await render_row(sessionmaker, case_id)
+    loop = asyncio.get_running_loop()
+    real_render = jobs.render
+    opened_meanwhile: list[uuid.UUID] = []
+
+    def render_while_someone_files(kind: str, context: dict[str, Any]) -> bytes:
+        # Runs in the worker thread; files a new case on the event loop and waits for it.
+        future = asyncio.run_coroutine_threadsafe(
+            open_case(sessionmaker, engine, clock, instructor), loop
+        )
+        opened_meanwhile.append(future.result(timeout=10))
+        return real_render(kind, context)
+
+    monkeypatch.setattr(jobs, "render", render_while_someone_files)
+    status = await perform(
+        sessionmaker,
+        all_handlers(),
+        deps,
+        row.id,
+        on_failure=all_failure_handlers(),
+        preparers=jobs.PREPARERS,
+    )
+    assert status == "done"
+    assert len(opened_meanwhile) == 1
+    are = [d for d in await documents(sessionmaker) if d.kind == "are"]
+    assert [d.case_id for d in are] == [case_id]
+    # Performing the row again finds it done: nothing is rendered twice.
+    assert (
+        await perform(sessionmaker, all_handlers(), deps, row.id, preparers=jobs.PREPARERS)
+        == "done"
+    )
+    assert len([d for d in await documents(sessionmaker) if d.kind == "are"]) == 1
