@@ -31,7 +31,7 @@ from services.kernel.errors import NotFound, Unavailable
 from services.kernel.journal import JournalEvent, record
 from services.kernel.logging import get_logger
 from services.kernel.policy import agents_or_clients, policy_opt
-from workflows.cases.models import Case
+from workflows.cases.repository import visible_case
 
 READ = policy_opt(
     agents_or_clients(
@@ -105,13 +105,6 @@ def _to_read(document: StoredDocument) -> DocumentRead:
     )
 
 
-async def _case_for(session: AsyncSession, case_id: uuid.UUID, actor: Actor) -> Case:
-    case = await session.get(Case, case_id)
-    if case is None or not actor.can_act_in(case.tenant_id):
-        raise NotFound(_NOT_FOUND)
-    return case
-
-
 async def _journal_unreadable(
     state: State, actor: Actor, tenant_id: uuid.UUID, data: dict[str, str]
 ) -> None:
@@ -145,7 +138,7 @@ class DocumentController(Controller):
         actor: NamedDependency[Actor],
         case_id: FromPath[uuid.UUID],
     ) -> list[DocumentRead]:
-        await _case_for(session, case_id, actor)
+        await visible_case(session, case_id, actor, not_found=_NOT_FOUND)
         documents = await session.scalars(
             select(StoredDocument)
             .where(StoredDocument.case_id == case_id)
@@ -177,7 +170,7 @@ class DocumentController(Controller):
         document = await session.get(StoredDocument, document_id)
         if document is None:
             raise NotFound(_NOT_FOUND)
-        case = await _case_for(session, document.case_id, actor)
+        case = await visible_case(session, document.case_id, actor, not_found=_NOT_FOUND)
         etag = etag_of(document)
         headers = {"ETag": etag, "Cache-Control": "private"}
         if etag_matches(if_none_match, etag):

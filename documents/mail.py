@@ -34,7 +34,6 @@ from typing import Any, Protocol
 import aiosmtplib
 import jinja2
 
-from documents.contexts import french_date, french_time
 from services.kernel.settings import SmtpSettings
 
 MAIL_TEMPLATES = Path(__file__).resolve().parent / "templates" / "mail"
@@ -240,8 +239,3 @@ def transport_for(settings: SmtpSettings, data_dir: Path) -> MailTransport:
     if settings.smtp_host:
         return SmtpTransport(settings)
     return EmlDirectoryTransport(data_dir / "mail")
-
-
-def french_datetime(at: datetime) -> str:
-    """``2 mars 2026 à 10 h 00`` (the caller converts to the legal time zone first)."""
-    return f"{french_date(at.date())} à {french_time(at)}"

@@ -12,14 +12,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import aiosmtplib
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from documents import mail
-from documents.contexts import base_context
+from documents.contexts import base_context, french_datetime
 from documents.models import Notification, StoredDocument
 from identity.models import Tenant
 from services.kernel.actor import SYSTEM_ACTOR
@@ -90,10 +89,6 @@ def postal_address(submitter: dict[str, Any]) -> str:
     return address or AT_THE_COUNTER
 
 
-def _local(at: datetime) -> datetime:
-    return at.astimezone(ZoneInfo(legal_settings().timezone))
-
-
 def _contact(context: dict[str, Any]) -> dict[str, str]:
     service = context.get("service")
     tenant = context["tenant"]
@@ -143,7 +138,7 @@ async def _event_details(
     return {
         "state_title": state_title,
         "event_title": title,
-        "updated_at_text": mail.french_datetime(_local(at)),
+        "updated_at_text": french_datetime(at, legal_settings().timezone),
     }
 
 
@@ -214,7 +209,7 @@ async def send_notification(session: AsyncSession, row: Outbox, deps: JobDeps) -
     context.update(
         {
             "person": person_name(submitter),
-            "received_at_text": mail.french_datetime(_local(case.received_at)),
+            "received_at_text": french_datetime(case.received_at, legal_settings().timezone),
             "contact": _contact(context),
             "documents": [
                 {"title": d.title or d.kind, "filename": _filename(case, d)} for d in documents

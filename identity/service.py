@@ -9,12 +9,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from identity.models import AccessToken, Agent, ApiClient, RoleAssignment, Tenant, TenantService
 from services.kernel.actor import KNOWN_ROLES, KNOWN_SCOPES, Actor, ActorKind
@@ -432,7 +431,9 @@ class TokenCache:
         self.max_size = max_size
         self._entries: dict[str, tuple[Actor, datetime]] = {}
 
-    async def authenticate(self, session_factory: Any, token: str, *, now: datetime) -> Actor:
+    async def authenticate(
+        self, session_factory: async_sessionmaker[AsyncSession], token: str, *, now: datetime
+    ) -> Actor:
         key = hash_token(token)
         hit = self._entries.get(key)
         if hit is not None and hit[1] > now:

@@ -9,10 +9,23 @@ from datetime import date
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.kernel.actor import Actor
+from services.kernel.errors import NotFound
 from workflows.cases._store import GENESIS_HASH, event_hash, hashed_fields
 from workflows.cases.models import Case, CaseEvent, Deadline
 
 MAX_PAGE = 200
+NOT_VISIBLE = "Dossier introuvable (ou hors de vos collectivités)."
+
+
+async def visible_case(
+    session: AsyncSession, case_id: uuid.UUID, actor: Actor, *, not_found: str = NOT_VISIBLE
+) -> Case:
+    """A case the actor may see: outside its tenants it does not exist (404, never 403)."""
+    case = await session.get(Case, case_id)
+    if case is None or not actor.can_act_in(case.tenant_id):
+        raise NotFound(not_found)
+    return case
 
 
 async def list_cases(

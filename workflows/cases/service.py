@@ -18,6 +18,7 @@ from services.kernel.db import is_postgres
 from services.kernel.errors import Forbidden, NotFound, StaleVersion, ValidationFailed
 from services.kernel.ids import new_id
 from services.kernel.ports import AgentDirectory
+from workflows.cases import repository
 from workflows.cases._store import GENESIS_HASH, DbCaseStore, calendar_of, view_of
 from workflows.cases.models import Case, CaseEvent, Deadline, Outbox, ReferenceCounter
 from workflows.engine.definitions import Definition
@@ -50,10 +51,7 @@ class CaseService:
 
     # ----- reading ----------------------------------------------------------------------------
     async def get_for(self, case_id: uuid.UUID, actor: Actor) -> Case:
-        case = await self.session.get(Case, case_id)
-        if case is None or not actor.can_act_in(case.tenant_id):
-            raise NotFound("Dossier introuvable (ou hors de vos collectivités).")
-        return case
+        return await repository.visible_case(self.session, case_id, actor)
 
     def definition_of(self, case: Case) -> Definition:
         return self.engine.procedures.get(case.procedure_key, case.definition_version)
@@ -166,13 +164,17 @@ class CaseService:
         return OpenedCase(case, created=True)
 
     # ----- transitions ------------------------------------------------------------------------
-    async def lock(self, case_id: uuid.UUID) -> Case:
+    async def lock(self, case_id: uuid.UUID, *, visible_to: Actor | None = None) -> Case:
+        """The case, row-locked until the end of the transaction; NotFound if it does not exist
+        or, given ``visible_to``, if it is outside that actor's tenants (never revealed)."""
         stmt = select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
         if is_postgres(self.session):
             stmt = stmt.with_for_update()
         case = await self.session.scalar(stmt)
         if case is None:
             raise NotFound("Dossier introuvable.")
+        if visible_to is not None and not visible_to.can_act_in(case.tenant_id):
+            raise NotFound(repository.NOT_VISIBLE)
         return case
 
     async def _store_for(self, case: Case, channel: str) -> DbCaseStore:
@@ -204,9 +206,7 @@ class CaseService:
         expected_version: int | None = None,
         channel: str = "api",
     ) -> tuple[Case, list[Step]]:
-        case = await self.lock(case_id)
-        if not actor.can_act_in(case.tenant_id):
-            raise NotFound("Dossier introuvable (ou hors de vos collectivités).")
+        case = await self.lock(case_id, visible_to=actor)
         if expected_version is not None and expected_version != case.version:
             raise StaleVersion(
                 f"Le dossier {case.reference} a été modifié entre-temps (vous aviez la version "
@@ -256,19 +256,15 @@ class CaseService:
                 "Le message est vide.",
                 errors=[{"field": "text", "message": "texte vide", "type": "missing"}],
             )
-        case = await self.lock(case_id)
-        if not actor.can_act_in(case.tenant_id):
-            raise NotFound("Dossier introuvable (ou hors de vos collectivités).")
-        store = await self._store_for(case, channel)
-        event = await store.append_event(
-            store.next_seq(),
-            kind="case.message",
-            actor=actor,
-            data={"text": text},
+        return await self.record(
+            case_id,
+            "case.message",
+            actor,
+            {"text": text},
             public=public,
+            channel=channel,
+            visible_to=actor,
         )
-        await self.session.flush()
-        return event
 
     async def record(
         self,
@@ -279,11 +275,12 @@ class CaseService:
         *,
         public: bool,
         channel: str = "system",
+        visible_to: Actor | None = None,
     ) -> CaseEvent:
         """Append an event that leaves the case's state as it is (a document generated, a
         notification sent...), under the case's row lock. The version is not bumped: background
         work never makes an agent's pending decision stale."""
-        case = await self.lock(case_id)
+        case = await self.lock(case_id, visible_to=visible_to)
         store = await self._store_for(case, channel)
         event = await store.append_event(
             store.next_seq(), kind=kind, actor=actor, data=data, public=public
@@ -300,9 +297,7 @@ class CaseService:
         directory: AgentDirectory,
         expected_version: int | None = None,
     ) -> Case:
-        case = await self.lock(case_id)
-        if not actor.can_act_in(case.tenant_id):
-            raise NotFound("Dossier introuvable (ou hors de vos collectivités).")
+        case = await self.lock(case_id, visible_to=actor)
         if actor.kind is not ActorKind.AGENT or not (
             actor.roles_in(case.tenant_id) & MANAGER_ROLES
         ):

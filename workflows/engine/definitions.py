@@ -322,6 +322,3 @@ def _reachable(d: Definition) -> set[str]:
                 seen.add(nxt)
                 queue.append(nxt)
     return seen
-
-
-Visibility = Literal["public", "internal"]
