@@ -3,18 +3,42 @@
 ``submit`` checks who may file what where, validates the payload against the procedure's schema,
 opens the case (its first event, deadlines and outbox rows in the caller's transaction) and returns
 the immediate registration acknowledgement (AEE: reference, date and time of receipt).
+
+A signed-in person files on the web, for a published procedure only. Their identification
+(CRPA R112-9-1: name, first name and a way to reach them) comes from their account, not from the
+request: the names verified by FranceConnect when they have a FranceConnect identity (R112-9-1
+lets the terms of use accept FranceConnect as the identification), else the names of their
+account; the request may only choose the contact details of this case. ``case.submitter_id`` is
+the person concerned, who then sees the case.
+
+Filing for someone else needs a mandate the filer holds (``IntakeRequest.represented``), allowing
+them to *act* by ``identity.organisations.mandate_allows`` (valid, unrevoked, scope covering the
+procedure; for an organisation, a basis giving the power to act — a ProConnect ``siret``
+membership only lets staff read its cases, identity.md §3), and covering the case's tenant when
+the mandate names one. The case then records the mandate (``mandate_id``), the
+person or organisation concerned (``submitter_id`` / ``organisation_id``) and the helper
+(``on_behalf_of``). No such mandate: 403 with the reason (absent, expired, revoked, out of scope).
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from identity.models import FederatedIdentity, Mandate, Organisation, Person
+from identity.organisations import (
+    ACTING_FOR_ORGANISATION,
+    mandate_allows,
+    mandate_status,
+    procedures_of,
+)
 from identity.service import TenantCache
 from identity.siret import is_valid_siren, is_valid_siret
 from services.kernel.actor import Actor, ActorKind, Scope
@@ -77,6 +101,14 @@ class Submitter(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
+class Represented:
+    """Whom a signed-in person files for, under a mandate they hold (exactly one id)."""
+
+    person_id: uuid.UUID | None = None
+    organisation_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IntakeRequest:
     tenant: str
     """Tenant id, INSEE code or slug."""
@@ -91,6 +123,8 @@ class IntakeRequest:
     submitter_id: uuid.UUID | None = None
     attachments: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     external_ref: str | None = None
+    represented: Represented | None = None
+    """A person filing for someone else (people only; checked against their mandates)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +166,211 @@ def _check_actor(
                 f"(rôles admis : {', '.join(intake_roles) or 'aucun'})."
             )
         return
+    if actor.kind is ActorKind.PERSON:
+        if not public:
+            raise Forbidden(
+                f"La démarche {procedure} ne se dépose pas en ligne : adressez-vous à l'accueil "
+                f"de {tenant_name}."
+            )
+        return
     raise Forbidden("Ce type de compte ne peut pas déposer de demande.")
+
+
+# ----- people filing on the web -------------------------------------------------------------------
+
+CONTACT_FIELDS = frozenset({"email", "phone", "postal_address", "notification"})
+"""What a person may set in the submitter block: the contact details of this case."""
+FRANCECONNECT = "franceconnect"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonFiling:
+    """What a person's account says about a filing: the identification and the links."""
+
+    submitter: dict[str, Any]
+    identification: dict[str, Any]
+    submitter_id: uuid.UUID | None
+    organisation_id: uuid.UUID | None
+    mandate_id: uuid.UUID | None
+    on_behalf_of: dict[str, Any] | None
+
+
+def _fr_date(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%d/%m/%Y")
+
+
+async def _franceconnect_identity(
+    session: AsyncSession, person_id: uuid.UUID
+) -> FederatedIdentity | None:
+    found: FederatedIdentity | None = await session.scalar(
+        select(FederatedIdentity)
+        .where(
+            FederatedIdentity.person_id == person_id,
+            FederatedIdentity.provider == FRANCECONNECT,
+            FederatedIdentity.retired_at.is_(None),
+        )
+        .order_by(FederatedIdentity.verified_at.desc())
+        .limit(1)
+    )
+    return found
+
+
+async def _person_identification(
+    session: AsyncSession, person: Person
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(submitter fields, how the person was identified): verified names when FranceConnect."""
+    fields: dict[str, Any] = {"kind": "person"}
+    identity = await _franceconnect_identity(session, person.id)
+    if identity is not None and identity.claims.get("family_name"):
+        fields["given_name"] = str(identity.claims.get("given_name") or "")[:120] or None
+        fields["family_name"] = str(identity.claims["family_name"])[:120]
+        how: dict[str, Any] = {
+            "method": "franceconnect",
+            "verified_at": identity.verified_at.isoformat(),
+            "acr": identity.acr,
+        }
+    else:
+        fields["given_name"] = person.given_name or None
+        fields["family_name"] = person.family_name or None
+        how = {"method": "account", "email_verified": person.email_verified_at is not None}
+    for key, value in (
+        ("email", person.contact_email or person.login_email),
+        ("phone", person.phone),
+        ("postal_address", person.postal_address),
+    ):
+        if value:
+            fields[key] = value
+    return {k: v for k, v in fields.items() if v is not None}, how
+
+
+def _mandate_refusal(
+    mandate: Mandate, *, procedure_key: str, tenant_id: uuid.UUID, now: datetime
+) -> str:
+    """Why this mandate does not let its holder file this procedure here, in words a person can
+    act on (the rule itself is identity.organisations.mandate_allows)."""
+    status = mandate_status(mandate, now)
+    if status == "revoked" and mandate.revoked_at is not None:
+        return f"votre mandat a été révoqué le {_fr_date(mandate.revoked_at)}"
+    if status == "future":
+        return f"votre mandat ne prend effet que le {_fr_date(mandate.valid_from)}"
+    if status == "expired" and mandate.valid_until is not None:
+        return f"votre mandat a expiré le {_fr_date(mandate.valid_until)}"
+    if mandate.tenant_id is not None and mandate.tenant_id != tenant_id:
+        return "votre mandat ne couvre pas cette collectivité"
+    procedures = procedures_of(mandate)
+    if procedures and procedure_key not in procedures:
+        return f"votre mandat ne couvre pas la démarche {procedure_key}"
+    if mandate.organisation_id is not None and mandate.basis not in ACTING_FOR_ORGANISATION:
+        return (
+            "votre rattachement à cette organisation permet de consulter ses dossiers, pas "
+            "d'agir en son nom (il faut la certification dirigeant ou un mandat vérifié par un "
+            "agent)"
+        )
+    return "votre mandat ne permet pas de déposer une demande en son nom"
+
+
+async def acting_mandate(
+    session: AsyncSession,
+    *,
+    holder_person_id: uuid.UUID,
+    represented: Represented,
+    procedure_key: str,
+    tenant_id: uuid.UUID,
+    now: datetime,
+) -> Mandate:
+    """The most recent mandate under which the holder may file (``act``) this procedure for
+    ``represented`` in this tenant — identity.organisations.mandate_allows, plus the mandate's
+    tenant — or Forbidden with the reason (absent, revoked, expired, out of scope)."""
+    organisation = represented.organisation_id is not None
+    column = Mandate.organisation_id if organisation else Mandate.represented_person_id
+    target = represented.organisation_id if organisation else represented.person_id
+    mandates = list(
+        await session.scalars(
+            select(Mandate)
+            .where(Mandate.holder_person_id == holder_person_id, column == target)
+            .order_by(Mandate.created_at.desc(), Mandate.id.desc())
+        )
+    )
+    for mandate in mandates:
+        if mandate_allows(
+            mandate, action="act", procedure_key=procedure_key, now=now
+        ) and mandate.tenant_id in (None, tenant_id):
+            return mandate
+    whom = "cette organisation" if organisation else "cette personne"
+    reasons = [
+        _mandate_refusal(m, procedure_key=procedure_key, tenant_id=tenant_id, now=now)
+        for m in mandates
+    ] or [f"vous ne détenez aucun mandat pour {whom}"]
+    raise Forbidden(
+        f"Vous ne pouvez pas déposer cette demande au nom de {whom} : {reasons[0]}. Demandez un "
+        "mandat valide (à la personne concernée ou au guichet de la mairie), ou déposez la "
+        "demande en votre nom.",
+        extra={"reasons": reasons},
+    )
+
+
+async def person_filing(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    represented: Represented | None,
+    procedure_key: str,
+    tenant_id: uuid.UUID,
+    now: datetime,
+) -> PersonFiling:
+    """Who a signed-in person's filing concerns, and how they were identified (module doc)."""
+    me = await session.get(Person, actor.id)
+    if me is None or me.status != "active":
+        raise Forbidden("Votre compte n'est plus actif : reconnectez-vous.")
+    if represented is None or represented.person_id == actor.id:
+        submitter, how = await _person_identification(session, me)
+        return PersonFiling(submitter, how, actor.id, None, None, None)
+    mandate = await acting_mandate(
+        session,
+        holder_person_id=actor.id,
+        represented=represented,
+        procedure_key=procedure_key,
+        tenant_id=tenant_id,
+        now=now,
+    )
+    helper = {
+        "helper": {"kind": "person", "id": str(me.id), "name": me.display_name},
+        "mandate_id": str(mandate.id),
+        "basis": mandate.basis,
+        "role": mandate.role,
+    }
+    if represented.organisation_id is not None:
+        organisation = await session.get(Organisation, represented.organisation_id)
+        if organisation is None:
+            raise Forbidden("Cette organisation est introuvable : vérifiez le mandat.")
+        submitter = {
+            "kind": "organisation",
+            "organisation_name": organisation.name,
+            "siren": organisation.siren,
+            **({"siret": organisation.siret} if organisation.siret else {}),
+        }
+        contact = me.contact_email or me.login_email
+        if contact:
+            submitter["email"] = contact
+        how = {"method": "mandate", "holder_id": str(me.id), "mandate_id": str(mandate.id)}
+        return PersonFiling(submitter, how, None, organisation.id, mandate.id, helper)
+    person = await session.get(Person, represented.person_id)
+    if person is None or person.status != "active":
+        raise Forbidden(
+            "La personne que vous représentez n'a plus de compte actif : adressez-vous au "
+            "guichet de la mairie."
+        )
+    submitter, how = await _person_identification(session, person)
+    how = {**how, "filed_by": str(me.id), "mandate_id": str(mandate.id)}
+    return PersonFiling(submitter, how, person.id, None, mandate.id, helper)
+
+
+def person_external_ref(actor: Actor, key: str | None) -> str | None:
+    """A person's idempotency key, namespaced by the person: another person sending the same key
+    must never get the first one's case back."""
+    if key is None:
+        return None
+    return f"{actor.id}:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
 
 
 def acknowledgement_rows(
@@ -196,8 +434,33 @@ async def submit(
             "(R112-11-1 CRPA), n'y sont pas déclarés."
         )
     errors: list[dict[str, Any]] = []
+    submitter_data = request.submitter
+    filing: PersonFiling | None = None
+    if request.actor.kind is ActorKind.PERSON:
+        filing = await person_filing(
+            session,
+            request.actor,
+            represented=request.represented,
+            procedure_key=definition.key,
+            tenant_id=tenant.id,
+            now=now,
+        )
+        for key in sorted(set(request.submitter) - CONTACT_FIELDS):
+            errors.append(
+                {
+                    "field": f"submitter.{key}",
+                    "message": "vient de votre compte (identité vérifiée ou déclarée) : ne "
+                    "l'envoyez pas ; seuls email, phone, postal_address et notification se "
+                    "choisissent ici",
+                    "type": "account_field",
+                }
+            )
+        contact = {k: v for k, v in request.submitter.items() if k in CONTACT_FIELDS}
+        submitter_data = {**filing.submitter, **contact}
+    elif request.represented is not None:
+        raise Forbidden("Seul un usager connecté dépose une demande au titre d'un mandat.")
     try:
-        submitter = Submitter.model_validate(request.submitter)
+        submitter = Submitter.model_validate(submitter_data)
     except ValidationError as exc:
         errors.extend(french_errors(exc, prefix="submitter"))
         submitter = None
@@ -206,6 +469,14 @@ async def submit(
     except ValidationError as exc:
         errors.extend(french_errors(exc, prefix="payload"))
         payload = None
+    if request.actor.kind is ActorKind.PERSON and request.received_at is not None:
+        errors.append(
+            {
+                "field": "received_at",
+                "message": "un dépôt en ligne est reçu à l'instant de l'envoi : ne l'indiquez pas",
+                "type": "forbidden",
+            }
+        )
     received_at = request.received_at or now
     if received_at.tzinfo is not None:
         received_at = received_at.astimezone(UTC)
@@ -251,6 +522,19 @@ async def submit(
         )
         if v
     ).lower()
+    submitter_json = submitter.model_dump(mode="json", exclude_none=True)
+    submitter_id = request.submitter_id
+    on_behalf_of = request.on_behalf_of
+    external_ref = request.external_ref
+    mandate_id: uuid.UUID | None = None
+    organisation_id: uuid.UUID | None = None
+    if filing is not None:
+        submitter_json["identification"] = filing.identification
+        submitter_id = filing.submitter_id
+        on_behalf_of = filing.on_behalf_of
+        mandate_id = filing.mandate_id
+        organisation_id = filing.organisation_id
+        external_ref = person_external_ref(request.actor, external_ref)
     service = CaseService(session, engine, clock)
     case_id = new_id()
     opened = await service.open(
@@ -262,14 +546,16 @@ async def submit(
         calendar_options={"alsace_moselle": tenant.alsace_moselle, "timezone": "Europe/Paris"},
         channel=request.channel,
         actor=request.actor,
-        submitter=submitter.model_dump(mode="json", exclude_none=True),
-        submitter_id=request.submitter_id,
-        on_behalf_of=request.on_behalf_of,
+        submitter=submitter_json,
+        submitter_id=submitter_id,
+        on_behalf_of=on_behalf_of,
+        mandate_id=mandate_id,
+        organisation_id=organisation_id,
         agent_id=request.actor.id if request.actor.kind is ActorKind.AGENT else None,
         api_client_id=request.actor.id if request.actor.kind is ActorKind.API_CLIENT else None,
         received_at=received_at,
         payload=payload_json,
-        external_ref=request.external_ref,
+        external_ref=external_ref,
         search_text=search,
     )
     case = opened.case

@@ -1,9 +1,11 @@
 """Documents of a case over HTTP: the list, and the PDF itself (ETag, integrity checked on read).
 
 Who may read: agents with a role in the case's tenant (a role on the métropole covers its
-communes) and API clients of the case's tenant with ``cases:read``. Anybody else gets 404, as if the
-document did not exist. The person concerned will read their own documents once citizens can sign
-in (identity issue); there is no citizen account yet.
+communes), API clients of the case's tenant with ``cases:read``, and the people who see the case
+(the person concerned, those holding a valid mandate for them or for the organisation concerned:
+``workflows.cases.repository.can_see``). Every document of a case is addressed to its applicant
+(acknowledgements, letters, decisions), so a person who sees the case sees all of them. Anybody
+else gets 404, as if the document did not exist.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ from services.kernel.clock import Clock
 from services.kernel.errors import NotFound, Unavailable
 from services.kernel.journal import JournalEvent, record
 from services.kernel.logging import get_logger
-from services.kernel.policy import agents_or_clients, policy_opt
+from services.kernel.policy import anyone_signed_in, policy_opt
 from workflows.cases.repository import visible_case
 
 READ = policy_opt(
-    agents_or_clients(
+    anyone_signed_in(
         Scope.CASES_READ,
-        description="agents of the case's tenant; API clients of that tenant with cases:read",
+        description="agents of the case's tenant; API clients of that tenant with cases:read; "
+        "people who see the case",
     )
 )
 PDF = "application/pdf"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, make_msgid, parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +34,8 @@ from typing import Any, Protocol
 import aiosmtplib
 import jinja2
 
+from services.kernel.clock import Clock
+from services.kernel.errors import Unavailable
 from services.kernel.settings import SmtpSettings
 
 MAIL_TEMPLATES = Path(__file__).resolve().parent / "templates" / "mail"
@@ -239,3 +241,30 @@ def transport_for(settings: SmtpSettings, data_dir: Path) -> MailTransport:
     if settings.smtp_host:
         return SmtpTransport(settings)
     return EmlDirectoryTransport(data_dir / "mail")
+
+
+class DirectMailer:
+    """``services.kernel.ports.Mailer``: one plain-text message, delivered now."""
+
+    def __init__(self, transport: MailTransport, sender: str, clock: Clock) -> None:
+        self.transport = transport
+        self.sender = sender
+        self.clock = clock
+
+    async def send(self, *, to: str, to_name: str, subject: str, text: str) -> None:
+        msg = EmailMessage()
+        msg["From"] = self.sender
+        msg["To"] = Address(display_name=to_name, addr_spec=to)
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(self.clock.now())
+        msg["Message-ID"] = make_msgid(domain=address_domain(self.sender))
+        msg["Auto-Submitted"] = "auto-generated"
+        msg.set_content(text)
+        msg["Content-Language"] = "fr"
+        try:
+            await self.transport.deliver(msg)
+        except (OSError, aiosmtplib.SMTPException) as exc:
+            raise Unavailable(
+                "Le message n'a pas pu être envoyé pour le moment : réessayez dans quelques "
+                "minutes."
+            ) from exc

@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.service import issue_client_token
-from services.kernel.actor import Actor, ActorKind
+from services.kernel.actor import Actor
 from services.kernel.clock import Clock
 from services.kernel.errors import Unauthenticated, ValidationFailed
-from services.kernel.policy import PUBLIC, Policy, policy_opt
+from services.kernel.policy import PUBLIC, anyone_signed_in, policy_opt
 from services.kernel.settings import api_settings
 
 
@@ -87,11 +87,7 @@ class AuthController(Controller):
 
     @get(
         "/me",
-        opt=policy_opt(
-            Policy(
-                kinds=frozenset({ActorKind.AGENT, ActorKind.API_CLIENT}), description="any account"
-            )
-        ),
+        opt=policy_opt(anyone_signed_in(description="any account")),
         summary="Qui suis-je ?",
     )
     async def me(self, actor: NamedDependency[Actor]) -> WhoAmI:

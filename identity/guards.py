@@ -1,8 +1,12 @@
-"""The app-wide guard: default deny, bearer authentication, policy check.
+"""The app-wide guard: default deny, bearer or session-cookie authentication, CSRF, policy check.
 
 Every route handler must declare ``opt={"policy": Policy(...)}`` (services.kernel.policy). A route
 without one is refused for everybody. The Actor found is stored on the connection state, where the
 ``actor`` dependency picks it up.
+
+Bearer tokens (APIs) win over the cookie. A request authenticated by the session cookie with an
+unsafe method must carry the session's CSRF token in ``X-CSRF-Token``; handlers that receive HTML
+forms declare ``opt={"csrf": "form"}`` and check the ``csrf_token`` field themselves.
 """
 
 from __future__ import annotations
@@ -13,13 +17,28 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from identity.models import WebSession
 from identity.service import TokenCache
+from identity.sessions import (
+    CSRF_HEADER,
+    SAFE_METHODS,
+    csrf_matches,
+    load_session,
+    session_actor,
+    session_settings,
+)
 from services.kernel.actor import Actor, ActorKind
 from services.kernel.clock import Clock
 from services.kernel.errors import Forbidden, Unauthenticated
 from services.kernel.policy import POLICY_KEY, Policy
 
 ACTOR_STATE_KEY = "actor"
+SESSION_STATE_KEY = "web_session"
+CSRF_OPT = "csrf"
+
+
+class CsrfRefused(Forbidden):
+    code = "csrf"
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -41,6 +60,8 @@ def check_policy(policy: Policy, actor: Actor) -> None:
         missing = sorted(policy.scopes - actor.scopes)
         if missing:
             raise Forbidden(f"Portée(s) manquante(s) pour ce client API : {', '.join(missing)}.")
+    if actor.kind is ActorKind.PERSON:
+        return
     if actor.kind is ActorKind.AGENT:
         held = set().union(*actor.roles.values()) if actor.roles else set()
         if not held:
@@ -62,14 +83,47 @@ async def enforce_policy(
     if policy.public:
         return
     token = bearer_token(connection)
-    if token is None:
-        raise Unauthenticated(
-            "Authentification requise : envoyez « Authorization: Bearer <jeton> »."
-        )
     app_state = connection.app.state
     sessionmaker: async_sessionmaker[AsyncSession] = app_state.sessionmaker
     clock: Clock = app_state.clock
-    cache: TokenCache = app_state.token_cache
-    actor = await cache.authenticate(sessionmaker, token, now=clock.now())
-    check_policy(policy, actor)
+    if token is None:
+        actor = await cookie_actor(connection, sessionmaker, clock)
+        if actor is None:
+            raise Unauthenticated(
+                "Authentification requise : connectez-vous (FranceConnect, ProConnect ou compte "
+                "Guichet), ou envoyez « Authorization: Bearer <jeton> »."
+            )
+        method = str(connection.scope.get("method", "GET"))
+        if method not in SAFE_METHODS and handler.opt.get(CSRF_OPT) != "form":
+            record: WebSession = connection.state[SESSION_STATE_KEY]
+            if not csrf_matches(record.csrf_token, connection.headers.get(CSRF_HEADER)):
+                raise CsrfRefused(
+                    "Jeton anti-falsification (CSRF) manquant ou invalide : rechargez la page "
+                    "puis recommencez (en-tête X-CSRF-Token)."
+                )
+    else:
+        cache: TokenCache = app_state.token_cache
+        actor = await cache.authenticate(sessionmaker, token, now=clock.now())
     connection.state[ACTOR_STATE_KEY] = actor
+    check_policy(policy, actor)
+
+
+async def cookie_actor(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: Clock,
+) -> Actor | None:
+    """The person or agent of a live session cookie (the session is kept on the state)."""
+    cookie = connection.cookies.get(session_settings().cookie_name)
+    if not cookie:
+        return None
+    now = clock.now()
+    async with sessionmaker() as session, session.begin():
+        record = await load_session(session, cookie, now=now)
+        if record is None:
+            return None
+        actor = await session_actor(session, record, now=now)
+    if actor is None:
+        return None
+    connection.state[SESSION_STATE_KEY] = record
+    return actor

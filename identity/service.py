@@ -172,8 +172,16 @@ async def create_agent(
 
 
 async def grant_role(
-    session: AsyncSession, agent: Agent, role: str, tenant: Tenant, *, now: datetime
+    session: AsyncSession,
+    agent: Agent,
+    role: str,
+    tenant: Tenant,
+    *,
+    now: datetime,
+    actor: Actor | None = None,
+    ip: str | None = None,
 ) -> RoleAssignment:
+    """Grant ``role`` in ``tenant`` (idempotent); ``actor``/``ip``: who did it, for the journal."""
     if role not in KNOWN_ROLES:
         raise ValidationFailed(
             f"Rôle « {role} » inconnu. Rôles possibles : {', '.join(sorted(KNOWN_ROLES))}.",
@@ -195,17 +203,63 @@ async def grant_role(
         session,
         JournalEvent.ROLE_GRANTED,
         at=now,
+        actor=actor,
         tenant_id=tenant.id,
         data={"agent_id": str(agent.id), "role": role},
+        ip=ip,
     )
     return assignment
+
+
+async def revoke_role(
+    session: AsyncSession,
+    agent: Agent,
+    role: str,
+    tenant: Tenant,
+    *,
+    now: datetime,
+    actor: Actor | None = None,
+    ip: str | None = None,
+) -> bool:
+    """Remove ``role`` in ``tenant``; False when the agent did not hold it there.
+
+    Bearer tokens already cached keep the old roles for at most the token cache's lifetime."""
+    assignment = await session.scalar(
+        select(RoleAssignment).where(
+            RoleAssignment.agent_id == agent.id,
+            RoleAssignment.role == role,
+            RoleAssignment.tenant_id == tenant.id,
+        )
+    )
+    if assignment is None:
+        return False
+    await session.delete(assignment)
+    await session.flush()
+    record(
+        session,
+        JournalEvent.ROLE_REVOKED,
+        at=now,
+        actor=actor,
+        tenant_id=tenant.id,
+        data={"agent_id": str(agent.id), "role": role},
+        ip=ip,
+    )
+    return True
 
 
 # ----- API clients ---------------------------------------------------------------------------------
 
 
 async def create_api_client(
-    session: AsyncSession, *, now: datetime, tenant: Tenant, name: str, scopes: Iterable[str]
+    session: AsyncSession,
+    *,
+    now: datetime,
+    tenant: Tenant,
+    name: str,
+    scopes: Iterable[str],
+    organisation_id: uuid.UUID | None = None,
+    actor: Actor | None = None,
+    ip: str | None = None,
 ) -> tuple[ApiClient, str]:
     """Create a client; the clear secret is returned once and never stored."""
     scope_list = sorted(set(scopes))
@@ -223,6 +277,7 @@ async def create_api_client(
         tenant_id=tenant.id,
         secret_hash=_hasher.hash(secret),
         scopes={"scopes": scope_list},
+        organisation_id=organisation_id,
         created_at=now,
     )
     session.add(client)
@@ -231,8 +286,10 @@ async def create_api_client(
         session,
         JournalEvent.API_CLIENT_CREATED,
         at=now,
+        actor=actor,
         tenant_id=tenant.id,
         data={"client_id": client.client_id, "scopes": scope_list},
+        ip=ip,
     )
     return client, secret
 
@@ -246,14 +303,23 @@ async def issue_client_token(
     requested_scopes: Iterable[str] | None,
     ttl: timedelta,
 ) -> IssuedToken:
-    """OAuth 2 client credentials (RFC 6749 §4.4)."""
+    """OAuth 2 client credentials (RFC 6749 §4.4).
+
+    After a rotation the previous secret is accepted until ``previous_valid_until`` (exclusive),
+    so that the client's software can switch without downtime; the journal says which secret
+    was used (``"secret": "previous"``) so that the administrator sees who has not switched yet."""
     client = await session.scalar(select(ApiClient).where(ApiClient.client_id == client_id))
     valid = False
+    used_previous = False
     if client is not None and client.active:
-        try:
-            valid = _hasher.verify(client.secret_hash, client_secret)
-        except (VerificationError, InvalidHashError):
-            valid = False
+        valid = _secret_matches(client.secret_hash, client_secret)
+        if (
+            not valid
+            and client.previous_secret_hash is not None
+            and client.previous_valid_until is not None
+            and now < client.previous_valid_until
+        ):
+            valid = used_previous = _secret_matches(client.previous_secret_hash, client_secret)
     if client is None or not valid:
         record(session, JournalEvent.TOKEN_REFUSED, at=now, data={"client_id": client_id[:80]})
         raise Unauthenticated("Identifiant ou secret du client API incorrect.")
@@ -277,9 +343,16 @@ async def issue_client_token(
         JournalEvent.TOKEN_ISSUED,
         at=now,
         tenant_id=client.tenant_id,
-        data={"client_id": client.client_id},
+        data={"client_id": client.client_id, "secret": "previous" if used_previous else "current"},
     )
     return IssuedToken(token, expires, tuple(scopes))
+
+
+def _secret_matches(secret_hash: str, secret: str) -> bool:
+    try:
+        return _hasher.verify(secret_hash, secret)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 async def issue_agent_token(

@@ -343,6 +343,60 @@ def agent_token(email: str) -> None:
     click.echo(f"Jeton : {value}")
 
 
+@agent.command(
+    "break-glass",
+    help=(
+        "Créer (ou réinitialiser) un administrateur de secours avec un mot de passe local, pour "
+        "quand ProConnect est indisponible. Le mot de passe est généré et affiché une seule fois ; "
+        "relancer la commande en génère un nouveau et ferme les sessions ouvertes. Journalisé."
+    ),
+)
+@click.option("--email", required=True, help="Adresse de l'administrateur (son identifiant).")
+@click.option("--given-name", required=True)
+@click.option("--family-name", required=True)
+@click.option(
+    "--tenant", "tenant_ref", required=True, help="Code INSEE ou slug de la collectivité."
+)
+def agent_break_glass(email: str, given_name: str, family_name: str, tenant_ref: str) -> None:
+    import getpass
+
+    from identity.local_accounts import BreakGlass, create_break_glass
+    from services.kernel.errors import GuichetError
+
+    try:
+        operator: str | None = getpass.getuser()
+    except (OSError, KeyError):  # no login name (container with an arbitrary uid)
+        operator = None
+
+    async def go(session: Any) -> BreakGlass:
+        return await create_break_glass(
+            session,
+            now=SystemClock().now(),
+            email=email,
+            given_name=given_name,
+            family_name=family_name,
+            tenant_ref=tenant_ref,
+            operator=operator,
+        )
+
+    try:
+        made = _with_session(go)
+    except GuichetError as exc:
+        _fail(exc.detail)
+        return
+    verb = "créé" if made.created else "réinitialisé (anciennes sessions fermées)"
+    click.echo(f"Administrateur de secours {verb} : {made.agent_id}")
+    click.echo(f"Identifiant : {made.email}")
+    click.echo(
+        f"Mot de passe : {made.password}   (affiché une seule fois : rangez-le dans un coffre)"
+    )
+    click.echo(
+        "Connexion : POST "
+        f"{_base_url(api_settings().host, api_settings().port)}/api/v1/auth/local/agent-login "
+        '{"email": ..., "password": ...}'
+    )
+
+
 @main.group(help="Clients API (OAuth 2 client credentials).")
 def client() -> None:
     pass

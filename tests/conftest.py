@@ -28,6 +28,7 @@ from services.kernel.actor import Role, Scope
 from services.kernel.clock import FrozenClock
 from services.kernel.db import make_engine, make_sessionmaker
 from services.kernel.migrate import upgrade
+from identity.sessions import session_settings
 from services.kernel.settings import clear_settings_cache
 from services.worker.embedded_redis import EmbeddedRedis
 from workflows.engine.runner import Engine
@@ -52,8 +53,10 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     for var in ("GUICHET_DATABASE_URL", "GUICHET_REDIS_URL"):
         monkeypatch.delenv(var, raising=False)
     clear_settings_cache()
+    session_settings.cache_clear()
     yield
     clear_settings_cache()
+    session_settings.cache_clear()
 
 
 # ----- database ------------------------------------------------------------------------------
@@ -226,6 +229,9 @@ class Seed:
     client_secret: str
     other_client_id: str
     other_client_secret: str
+    admin_token: str
+    admin_id: uuid.UUID
+    other_admin_token: str
 
     @staticmethod
     def auth(token: str) -> dict[str, str]:
@@ -319,6 +325,8 @@ async def seed_data(sm: async_sessionmaker[AsyncSession], clock: FrozenClock) ->
         _, metro_token = await agent("metro@m.invalid", [(Role.INSTRUCTOR, metro)])
         _, other_token = await agent("instr@b.invalid", [(Role.INSTRUCTOR, other)])
         _, roleless_token = await agent("nobody@a.invalid", [])
+        admin, admin_token = await agent("admin@a.invalid", [(Role.ADMIN, commune)])
+        _, other_admin_token = await agent("admin@b.invalid", [(Role.ADMIN, other)])
         c1, secret1 = await ids.create_api_client(
             s,
             now=now,
@@ -349,6 +357,9 @@ async def seed_data(sm: async_sessionmaker[AsyncSession], clock: FrozenClock) ->
             client_secret=secret1,
             other_client_id=c2.client_id,
             other_client_secret=secret2,
+            admin_token=admin_token,
+            admin_id=admin.id,
+            other_admin_token=other_admin_token,
         )
 
 

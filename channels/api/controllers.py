@@ -1,4 +1,12 @@
-"""The JSON intake endpoint for API clients and agents: translates into one IntakeRequest."""
+"""The JSON intake endpoint for API clients, agents and signed-in people: translates into one
+IntakeRequest.
+
+A person (session cookie + ``X-CSRF-Token``, or bearer) files on the web channel: the submitter
+block is taken from their account (``channels.intake``), the body may only set its contact
+details; ``on_behalf_of: {"person_id": ...}`` or ``{"organisation_id": ...}`` files for someone
+they hold a mandate for. Agents and API clients keep sending the whole submitter block, and
+``on_behalf_of`` stays a free note of who asked for whom.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +17,16 @@ from typing import Annotated, Any
 from litestar import Controller, Response, post
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, JSONBody
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.intake import IntakeRequest, submit
+from channels.intake import IntakeRequest, Represented, submit
 from identity.service import TenantCache
 from services.kernel.actor import Actor, ActorKind, Scope
 from services.kernel.clock import Clock
-from services.kernel.policy import agents_or_clients, policy_opt
+from services.kernel.errors import ValidationFailed
+from services.kernel.policy import anyone_signed_in, policy_opt
+from services.kernel.validation import french_errors
 from workflows.engine.runner import Engine
 
 
@@ -29,7 +39,12 @@ class IntakeCreate(BaseModel):
     procedure: str = Field(
         min_length=1, max_length=80, description="Clé de la démarche, ex. general.request"
     )
-    submitter: dict[str, Any] = Field(description="Le demandeur (R112-9-1 CRPA)")
+    submitter: dict[str, Any] | None = Field(
+        default=None,
+        description="Le demandeur (R112-9-1 CRPA). Obligatoire pour les agents et clients API ; "
+        "un usager connecté n'y met que ses coordonnées pour ce dossier (email, phone, "
+        "postal_address, notification) : son identité vient de son compte.",
+    )
     payload: dict[str, Any] = Field(
         description="Les données de la demande, selon le schéma de la démarche"
     )
@@ -37,13 +52,57 @@ class IntakeCreate(BaseModel):
         default=None, description="Date de réception réelle (dépôt papier)"
     )
     received_at_reason: str | None = Field(default=None, max_length=500)
-    on_behalf_of: dict[str, Any] | None = None
+    on_behalf_of: dict[str, Any] | None = Field(
+        default=None,
+        description='Usager : {"person_id": ...} ou {"organisation_id": ...}, au titre d\'un '
+        "mandat détenu ; agents : note libre sur la personne pour qui la demande est faite.",
+    )
     channel: str | None = Field(
         default=None,
         description="Agents : counter ou phone (défaut : api)",
         pattern="^(api|counter|phone)$",
     )
     external_ref: str | None = Field(default=None, max_length=200)
+
+
+class OnBehalfOf(BaseModel):
+    """A person filing for someone they hold a mandate for: exactly one of the two ids."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: uuid.UUID | None = None
+    organisation_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> OnBehalfOf:
+        if (self.person_id is None) == (self.organisation_id is None):
+            raise ValueError("indiquez soit person_id, soit organisation_id")
+        return self
+
+
+def _person_fields(data: IntakeCreate) -> Represented | None:
+    """What a person may send besides the payload; anything else is refused, never ignored."""
+    errors: list[dict[str, Any]] = []
+    for name, why in (
+        ("channel", "un usager dépose en ligne (canal web)"),
+        ("received_at", "un dépôt en ligne est reçu à l'instant de l'envoi"),
+        ("received_at_reason", "un dépôt en ligne est reçu à l'instant de l'envoi"),
+    ):
+        if getattr(data, name) is not None:
+            errors.append({"field": name, "message": why, "type": "forbidden"})
+    represented = None
+    if data.on_behalf_of is not None:
+        try:
+            parsed = OnBehalfOf.model_validate(data.on_behalf_of)
+            represented = Represented(parsed.person_id, parsed.organisation_id)
+        except ValidationError as exc:
+            errors.extend(french_errors(exc, prefix="on_behalf_of"))
+    if errors:
+        raise ValidationFailed(
+            "Demande en ligne invalide : corrigez les champs listés dans « errors ».",
+            errors=errors,
+        )
+    return represented
 
 
 class IntakeCreated(BaseModel):
@@ -63,7 +122,12 @@ class IntakeController(Controller):
 
     @post(
         "/",
-        opt=policy_opt(agents_or_clients(Scope.INTAKE_WRITE, description="intake:write / agents")),
+        opt=policy_opt(
+            anyone_signed_in(
+                Scope.INTAKE_WRITE,
+                description="agents; API clients with intake:write; people (published procedures)",
+            )
+        ),
         summary="Déposer une demande (la porte unique)",
     )
     async def create(
@@ -79,8 +143,26 @@ class IntakeController(Controller):
         ] = None,
     ) -> Response[IntakeCreated]:
         channel = data.channel or "api"
+        represented: Represented | None = None
+        on_behalf_of = data.on_behalf_of
         if actor.kind is ActorKind.API_CLIENT:
             channel = "api"
+        elif actor.kind is ActorKind.PERSON:
+            channel = "web"
+            represented = _person_fields(data)
+            on_behalf_of = None
+        if data.submitter is None and actor.kind is not ActorKind.PERSON:
+            raise ValidationFailed(
+                "Le demandeur manque : envoyez le bloc « submitter » (R112-9-1 CRPA : nom et "
+                "prénom, ou SIREN/SIRET, ou numéro RNA, et un moyen de contact).",
+                errors=[
+                    {
+                        "field": "submitter",
+                        "message": "champ obligatoire manquant",
+                        "type": "missing",
+                    }
+                ],
+            )
         result = await submit(
             session,
             engine,
@@ -89,13 +171,14 @@ class IntakeController(Controller):
                 tenant=data.tenant,
                 procedure_key=data.procedure,
                 channel=channel,  # type: ignore[arg-type]
-                submitter=data.submitter,
+                submitter=data.submitter or {},
                 payload=data.payload,
                 actor=actor,
                 received_at=data.received_at,
                 received_at_reason=data.received_at_reason,
-                on_behalf_of=data.on_behalf_of,
+                on_behalf_of=on_behalf_of,
                 external_ref=idempotency_key or data.external_ref,
+                represented=represented,
             ),
             tenants=tenants,
         )

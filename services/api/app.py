@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,12 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from channels.api.controllers import IntakeController
 from documents.controllers import DocumentController
+from documents.mail import DirectMailer, transport_for
 from documents.notifications_api import PrintQueueController
 from documents.storage import DocumentStorage, storage_from_settings
 from documents.webhooks_api import WebhookController
+from identity.admin_controllers import AdminController
 from identity.controllers import AuthController
 from identity.guards import ACTOR_STATE_KEY, enforce_policy
+from identity.local_controllers import LocalAccountController
+from identity.oidc import OidcClient, ProviderConfig, provider_configs_from_settings
+from identity.oidc_controllers import FederationController, RelinkAdminController
 from identity.service import IdentityDirectory, TenantCache, TokenCache
+from services.api.denials import journal_denial
+from services.api.me import MeController
 from services.api.middleware import request_id_middleware
 from services.api.problems import EXCEPTION_HANDLERS
 from services.kernel.actor import Actor
@@ -36,13 +43,15 @@ from services.kernel.db import make_engine, make_sessionmaker
 from services.kernel.errors import Unauthenticated, Unavailable
 from services.kernel.logging import configure_logging
 from services.kernel.policy import PUBLIC, policy_opt
-from services.kernel.ports import AgentDirectory
+from services.kernel.ports import AgentDirectory, Mailer
 from services.kernel.settings import (
     api_settings,
     database_settings,
     effective_database_url,
     engine_settings,
+    path_settings,
     redis_settings,
+    smtp_settings,
 )
 from workflows.cases.controllers import CaseController, ProcedureController
 from workflows.engine.runner import Engine
@@ -60,6 +69,11 @@ class AppConfig:
     max_body_bytes: int | None = None
     storage: DocumentStorage | None = None
     """Where documents are read from; unset: from GUICHET_STORAGE_URL (storage_from_settings)."""
+    mailer: Mailer | None = None
+    oidc_providers: Sequence[ProviderConfig] | None = None
+    """FranceConnect / ProConnect registrations; unset: from GUICHET_FRANCECONNECT_* and
+    GUICHET_PROCONNECT_* settings."""
+    """Sends sign-in links and codes at once; unset: SMTP or .eml files, like notifications."""
 
 
 async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
@@ -89,6 +103,11 @@ def provide_clock(state: State) -> Clock:
 def provide_tenants(state: State) -> TenantCache:
     cache: TenantCache = state.tenant_cache
     return cache
+
+
+def provide_mailer(state: State) -> Mailer:
+    mailer: Mailer = state.mailer
+    return mailer
 
 
 def provide_directory() -> AgentDirectory:
@@ -147,12 +166,25 @@ def create_app(config: AppConfig | None = None) -> Litestar:
         app.state.clock = cfg.clock
         app.state.engine = cfg.engine or build_engine(engine_settings().extensions())
         app.state.storage = cfg.storage or storage_from_settings()
+        app.state.mailer = cfg.mailer or DirectMailer(
+            transport_for(smtp_settings(), path_settings().data_dir),
+            smtp_settings().smtp_from,
+            cfg.clock,
+        )
         app.state.redis = Redis.from_url(redis_url) if redis_url else None
+        providers = (
+            list(cfg.oidc_providers)
+            if cfg.oidc_providers is not None
+            else list(provider_configs_from_settings().values())
+        )
+        app.state.oidc_clients = {p.name: OidcClient(p, now=cfg.clock.now) for p in providers}
         app.state.token_cache = TokenCache(ttl=timedelta(seconds=settings.auth_cache_seconds))
         app.state.tenant_cache = TenantCache(ttl=timedelta(seconds=settings.tenant_cache_seconds))
         try:
             yield
         finally:
+            for client in app.state.oidc_clients.values():
+                await client.aclose()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             await db.dispose()
@@ -161,12 +193,17 @@ def create_app(config: AppConfig | None = None) -> Litestar:
         path="/api/v1",
         route_handlers=[
             AuthController,
+            FederationController,
+            RelinkAdminController,
+            AdminController,
+            LocalAccountController,
             IntakeController,
             CaseController,
             ProcedureController,
             WebhookController,
             PrintQueueController,
             DocumentController,
+            MeController,
         ],
     )
     app = Litestar(
@@ -180,8 +217,10 @@ def create_app(config: AppConfig | None = None) -> Litestar:
             "clock": Provide(provide_clock, sync_to_thread=False),
             "directory": Provide(provide_directory, sync_to_thread=False),
             "tenants": Provide(provide_tenants, sync_to_thread=False),
+            "mailer": Provide(provide_mailer, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        after_exception=[journal_denial],
         request_max_body_size=cfg.max_body_bytes or settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Guichet",

@@ -25,6 +25,7 @@ STATUS: dict[type[e.GuichetError], int] = {
     e.Forbidden: 403,
     e.ValidationFailed: 422,
     e.PayloadTooLarge: 413,
+    e.TooManyRequests: 429,
     e.Unavailable: 503,
 }
 
@@ -65,6 +66,8 @@ def problem(
 def guichet_error_handler(request: Request[Any, Any, Any], exc: e.GuichetError) -> Response[Any]:
     status = status_of(exc)
     headers = {"WWW-Authenticate": 'Bearer realm="guichet"'} if status == 401 else None
+    if isinstance(exc, e.TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     return problem(
         request,
         status=status,

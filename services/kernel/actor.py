@@ -23,6 +23,8 @@ class Role(StrEnum):
     PHONE_AGENT = "phone_agent"
     MAYOR_OFFICE = "mayor_office"
     SUPERVISOR = "supervisor"
+    IDENTITY_CHECKER = "identity_checker"
+    """Checks ID documents: approves re-links after a FranceConnect sub change, validates mandates."""
 
 
 KNOWN_ROLES: frozenset[str] = frozenset(r.value for r in Role)
@@ -47,6 +49,19 @@ class Actor:
     scopes: frozenset[str] = frozenset()
     home_tenant_id: uuid.UUID | None = None
     title: str | None = None
+    represents: frozenset[uuid.UUID] = frozenset()
+    """Persons and organisations this actor holds a valid mandate for (persons only)."""
+    session_id: uuid.UUID | None = None
+    """Set when the actor was authenticated by a browser session cookie (CSRF applies)."""
+
+    def sees_person(self, person_id: uuid.UUID | None, organisation_id: uuid.UUID | None) -> bool:
+        """A person sees what concerns them and those they represent."""
+        if self.kind is not ActorKind.PERSON:
+            return False
+        mine = {self.id, *self.represents}
+        return (person_id is not None and person_id in mine) or (
+            organisation_id is not None and organisation_id in self.represents
+        )
 
     def roles_in(self, tenant_id: uuid.UUID) -> frozenset[str]:
         return self.roles.get(tenant_id, frozenset())

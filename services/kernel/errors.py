@@ -26,6 +26,10 @@ class NotFound(GuichetError):
     title = "Introuvable"
 
 
+class HiddenDenial(NotFound):
+    """A denial shown as "not found" (another tenant's case): 404 to the caller, journaled."""
+
+
 class Conflict(GuichetError):
     code = "conflict"
     title = "Conflit"
@@ -67,6 +71,17 @@ class ValidationFailed(GuichetError):
 class PayloadTooLarge(GuichetError):
     code = "payload-too-large"
     title = "Contenu trop volumineux"
+
+
+class TooManyRequests(GuichetError):
+    code = "too-many-requests"
+    title = "Trop de tentatives"
+
+    def __init__(
+        self, detail: str, *, retry_after: int, extra: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(detail, extra={"retry_after": retry_after, **(extra or {})})
+        self.retry_after = retry_after
 
 
 class Unavailable(GuichetError):

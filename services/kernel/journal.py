@@ -30,6 +30,31 @@ class JournalEvent(StrEnum):
     DOCUMENT_UNREADABLE = "documents.integrity.failed"
     WEBHOOK_CREATED = "admin.webhook.created"
     WEBHOOK_DELETED = "admin.webhook.deleted"
+    ROLE_REVOKED = "admin.role.revoked"
+    AGENT_INVITED = "admin.agent.invited"
+    AGENT_DEACTIVATED = "admin.agent.deactivated"
+    SECRET_ROTATED = "admin.api_client.secret_rotated"
+    API_CLIENT_REVOKED = "admin.api_client.revoked"
+    ORGANISATION_CREATED = "admin.organisation.created"
+    LOGIN = "identity.login"
+    LOGIN_FAILED = "identity.login.failed"
+    LOGIN_THROTTLED = "identity.login.throttled"
+    LOGOUT = "identity.logout"
+    LINKED = "identity.linked"
+    LINK_REFUSED = "identity.link.refused"
+    UNLINKED = "identity.unlinked"
+    RELINK_REQUESTED = "identity.relink.requested"
+    RELINKED = "identity.relinked"
+    RELINK_REFUSED = "identity.relink.refused"
+    ACCOUNT_CREATED = "identity.account.created"
+    EMAIL_VERIFIED = "identity.email.verified"
+    INVITATION_ACCEPTED = "identity.invitation.accepted"
+    MANDATE_CREATED = "identity.mandate.created"
+    MANDATE_REVOKED = "identity.mandate.revoked"
+    CSRF_REFUSED = "identity.csrf.refused"
+    DATA_EXPORTED = "identity.data.exported"
+    ACCOUNT_ERASED = "identity.account.erased"
+    BREAK_GLASS_CREATED = "admin.break_glass.created"
 
 
 class JournalEntry(IdMixin, Base):
@@ -41,6 +66,7 @@ class JournalEntry(IdMixin, Base):
     actor_kind: Mapped[str | None] = mapped_column(String(20))
     tenant_id: Mapped[uuid.UUID | None]
     data: Mapped[dict[str, Any]]
+    ip: Mapped[str | None] = mapped_column(String(64))
 
 
 def record(
@@ -51,6 +77,7 @@ def record(
     actor: Actor | None = None,
     tenant_id: uuid.UUID | None = None,
     data: dict[str, Any] | None = None,
+    ip: str | None = None,
 ) -> JournalEntry:
     entry = JournalEntry(
         at=at,
@@ -59,6 +86,7 @@ def record(
         actor_kind=actor.kind.value if actor else None,
         tenant_id=tenant_id,
         data=data or {},
+        ip=ip,
     )
     session.add(entry)
     return entry

@@ -46,3 +46,18 @@ def agents_or_clients(*scopes: str, roles: tuple[str, ...] = (), description: st
 
 def policy_opt(policy: Policy) -> dict[str, Policy]:
     return {POLICY_KEY: policy}
+
+
+def persons(description: str = "") -> Policy:
+    """Signed-in people (citizens, business staff): what they see is filtered by the services."""
+    return Policy(kinds=frozenset({ActorKind.PERSON}), description=description)
+
+
+def anyone_signed_in(*scopes: str, roles: tuple[str, ...] = (), description: str = "") -> Policy:
+    """Agents (any role unless ``roles``), API clients (with ``scopes``) and people."""
+    return Policy(
+        kinds=frozenset({ActorKind.AGENT, ActorKind.API_CLIENT, ActorKind.PERSON}),
+        scopes=frozenset(scopes),
+        roles=frozenset(roles),
+        description=description,
+    )

@@ -17,3 +17,13 @@ class AgentDirectory(Protocol):
     ) -> frozenset[str] | None:
         """The agent's roles in the tenant (métropole roles included); None if no such agent."""
         ...
+
+
+@runtime_checkable
+class Mailer(Protocol):
+    """Sends one plain message at once (sign-in links, verification codes, invitations).
+
+    Case notifications go through the outbox instead; these messages are only useful now, and the
+    person asking waits for them: a failure is reported to them (503) rather than queued."""
+
+    async def send(self, *, to: str, to_name: str, subject: str, text: str) -> None: ...

@@ -32,6 +32,12 @@ class Case(IdMixin, Base):
     submitter: Mapped[dict[str, Any]]
     """Who submitted: kind, name, contact (snapshot at intake)."""
     on_behalf_of: Mapped[dict[str, Any] | None]
+    mandate_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("mandate.id"))
+    """The mandate under which a helper filed the case for the person concerned (submitter_id)."""
+    organisation_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisation.id"), index=True
+    )
+    """The business concerned, whose mandated staff see the case."""
     agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agent.id"))
     """The agent who entered the case (counter, phone), if any."""
     api_client_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_client.id"))

@@ -15,7 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.kernel.actor import Actor, ActorKind, Role
 from services.kernel.clock import Clock
 from services.kernel.db import is_postgres
-from services.kernel.errors import Forbidden, NotFound, StaleVersion, ValidationFailed
+from services.kernel.errors import (
+    Forbidden,
+    HiddenDenial,
+    NotFound,
+    StaleVersion,
+    ValidationFailed,
+)
 from services.kernel.ids import new_id
 from services.kernel.ports import AgentDirectory
 from workflows.cases import repository
@@ -104,6 +110,8 @@ class CaseService:
         search_text: str,
         case_id: uuid.UUID | None = None,
         extra_outbox: Sequence[tuple[str, dict[str, Any], str]] = (),
+        mandate_id: uuid.UUID | None = None,
+        organisation_id: uuid.UUID | None = None,
     ) -> OpenedCase:
         """Open a case: its row, its first events, deadlines and outbox rows (plus
         ``extra_outbox``: kind, payload, dedupe key) — all in the caller's transaction."""
@@ -132,6 +140,8 @@ class CaseService:
             submitter_id=submitter_id,
             submitter=dict(submitter),
             on_behalf_of=dict(on_behalf_of) if on_behalf_of else None,
+            mandate_id=mandate_id,
+            organisation_id=organisation_id,
             agent_id=agent_id,
             api_client_id=api_client_id,
             assignee_id=None,
@@ -166,15 +176,15 @@ class CaseService:
     # ----- transitions ------------------------------------------------------------------------
     async def lock(self, case_id: uuid.UUID, *, visible_to: Actor | None = None) -> Case:
         """The case, row-locked until the end of the transaction; NotFound if it does not exist
-        or, given ``visible_to``, if it is outside that actor's tenants (never revealed)."""
+        or, given ``visible_to``, if that actor may not see it (never revealed: HiddenDenial)."""
         stmt = select(Case).where(Case.id == case_id).execution_options(populate_existing=True)
         if is_postgres(self.session):
             stmt = stmt.with_for_update()
         case = await self.session.scalar(stmt)
         if case is None:
             raise NotFound("Dossier introuvable.")
-        if visible_to is not None and not visible_to.can_act_in(case.tenant_id):
-            raise NotFound(repository.NOT_VISIBLE)
+        if visible_to is not None and not repository.can_see(visible_to, case):
+            raise HiddenDenial(repository.NOT_VISIBLE)
         return case
 
     async def _store_for(self, case: Case, channel: str) -> DbCaseStore:
@@ -255,6 +265,12 @@ class CaseService:
             raise ValidationFailed(
                 "Le message est vide.",
                 errors=[{"field": "text", "message": "texte vide", "type": "missing"}],
+            )
+        if actor.kind is ActorKind.PERSON and not public:
+            raise ValidationFailed(
+                "Un usager ne peut pas écrire de note interne : son message est toujours visible "
+                "dans son dossier. Renvoyez-le sans « public »: false.",
+                errors=[{"field": "public", "message": "réservé aux agents", "type": "forbidden"}],
             )
         return await self.record(
             case_id,
