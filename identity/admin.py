@@ -211,7 +211,10 @@ async def _tenant_codes(session: AsyncSession, ids: Iterable[uuid.UUID]) -> dict
     if not wanted:
         return {}
     rows = await session.execute(select(Tenant.id, Tenant.insee_code).where(Tenant.id.in_(wanted)))
-    return dict(rows.tuples().all())
+    codes: dict[uuid.UUID, str] = {}
+    for tenant_id, code in rows:
+        codes[tenant_id] = code
+    return codes
 
 
 async def list_agents(

@@ -244,18 +244,12 @@ async def resolve_login(
             if identity.person_id == current.id:
                 _refresh(identity, result, now)
                 return Outcome(person_id=current.id)
-            record(
-                session,
-                JournalEvent.LINK_REFUSED,
-                at=now,
-                actor=current,
-                ip=ip,
-                data={**base, "reason": "already linked to another account"},
-            )
-            raise Conflict(
+            refusal = Conflict(
                 f"Cette identité {cfg.label} est déjà liée à un autre compte Guichet : elle ne "
                 "peut pas être liée au vôtre. Si c'est une erreur, adressez-vous au guichet."
             )
+            refusal.journal_event = JournalEvent.LINK_REFUSED  # type: ignore[attr-defined]
+            raise refusal
         session.add(_new_identity(cfg.name, result, now, person_id=current.id))
         record(session, JournalEvent.LINKED, at=now, actor=current, ip=ip, data=base)
         return Outcome(person_id=current.id, linked=True)

@@ -420,11 +420,17 @@ class FederationController(Controller):
         try:
             return await _in_tx(request, decide)
         except GuichetError as exc:
+            event = getattr(exc, "journal_event", JournalEvent.LOGIN_FAILED)
             await _journal_failure(
                 request,
                 clock,
-                JournalEvent.LOGIN_FAILED,
-                {"provider": cfg.name, "code": exc.code, "subject_issuer": result.issuer},
+                event,
+                {
+                    "provider": cfg.name,
+                    "code": exc.code,
+                    "reason": exc.detail[:200],
+                    "person_id": str(current_actor.id) if current_actor else None,
+                },
             )
             raise
 
@@ -540,7 +546,12 @@ class FederationController(Controller):
 
     # ----- re-link after a FranceConnect sub change ---------------------------------------------
 
-    @post("/relink/code", opt=policy_opt(PUBLIC), summary="Recevoir un code de rattachement")
+    @post(
+        "/relink/code",
+        opt=policy_opt(PUBLIC),
+        summary="Recevoir un code de rattachement",
+        status_code=200,
+    )
     async def relink_code(
         self,
         request: Request[Any, Any, Any],

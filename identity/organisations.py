@@ -283,7 +283,14 @@ def mandate_allows(
         return False
     if mandate.basis not in allowed:
         return False
-    procedures = procedures_of(mandate)
+    return _scope_covers(mandate, procedure_key)
+
+
+def _scope_covers(mandate: Mandate, procedure_key: str | None) -> bool:
+    """An empty (or absent) list covers every procedure; anything but a list covers none."""
+    procedures = (mandate.scope or {}).get("procedures", [])
+    if not isinstance(procedures, list):
+        return False
     if not procedures:
         return True
     return procedure_key is not None and procedure_key in procedures

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
+./scripts/npm_ci.sh   # the test OpenID providers (panva oidc-provider, from package-lock.json)
 V=.venv/bin
 echo "== ruff";          $V/ruff check .
 echo "== ruff format";   $V/ruff format --check .

@@ -133,9 +133,13 @@ class MyMandates(BaseModel):
 class EraseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    confirm: bool = Field(
-        default=False, strict=True, description="true : j'efface mon compte, définitivement"
+    confirm: Any = Field(
+        default=None,
+        description="true (le booléen JSON) : j'efface mon compte, définitivement",
+        json_schema_extra={"type": "boolean"},
     )
+    """Checked as ``is True`` by the handler: the request layer coerces types leniently
+    ("true", 1), and an erasure must only follow an unambiguous yes."""
 
 
 class Erased(BaseModel):

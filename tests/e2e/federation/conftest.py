@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from identity.oidc import ProviderConfig
 from services.api.app import AppConfig, create_app
 from services.kernel.clock import Clock
+from services.kernel.settings import path_settings
 from tests.support.browser import Browser
 from tests.support.oidc_provider import (
     PC_IDP_ALLOWED,
@@ -31,7 +32,9 @@ from tests.support.oidc_provider import (
 )
 
 GUICHET = "https://guichet.test"
-SECRETS = {name: client_secret() for name in ("guichet", "guichet-other", "guichet-hs256", "guichet-plain")}
+SECRETS = {
+    name: client_secret() for name in ("guichet", "guichet-other", "guichet-hs256", "guichet-plain")
+}
 
 
 def callback(provider: str) -> str:
@@ -48,7 +51,9 @@ def _clients(provider: str, alg: str) -> list[dict[str, Any]]:
         guichet_client("guichet", SECRETS["guichet"], cb, out, alg),
         guichet_client("guichet-other", SECRETS["guichet-other"], cb, out, alg),
         guichet_client("guichet-hs256", SECRETS["guichet-hs256"], cb, out, "HS256"),
-        guichet_client("guichet-plain", SECRETS["guichet-plain"], cb, out, alg, signed_userinfo=False),
+        guichet_client(
+            "guichet-plain", SECRETS["guichet-plain"], cb, out, alg, signed_userinfo=False
+        ),
     ]
 
 
@@ -70,7 +75,9 @@ def pc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProviderPr
     provider.stop()
 
 
-def fc_config(provider: ProviderProcess, client_id: str = "guichet", **overrides: Any) -> ProviderConfig:
+def fc_config(
+    provider: ProviderProcess, client_id: str = "guichet", **overrides: Any
+) -> ProviderConfig:
     values: dict[str, Any] = {
         "name": "franceconnect",
         "audience": "citizen",
@@ -88,7 +95,9 @@ def fc_config(provider: ProviderProcess, client_id: str = "guichet", **overrides
     return ProviderConfig(**values)
 
 
-def pc_config(provider: ProviderProcess, client_id: str = "guichet", **overrides: Any) -> ProviderConfig:
+def pc_config(
+    provider: ProviderProcess, client_id: str = "guichet", **overrides: Any
+) -> ProviderConfig:
     values: dict[str, Any] = {
         "name": "proconnect",
         "audience": "agent",
@@ -131,10 +140,18 @@ class Guichet:
         assert r.status_code == 302, r.text
         return r
 
-    async def login(self, account: str, provider: str = "franceconnect", acr: str | None = None, **params: str) -> Any:
-        """The whole browser flow; returns Guichet's last answer (303 after a success)."""
+    async def login(
+        self,
+        account: str,
+        provider: str = "franceconnect",
+        at_level: str | None = None,
+        **params: str,
+    ) -> Any:
+        """The whole browser flow; returns Guichet's last answer (303 after a success).
+        ``at_level``: the acr the person reaches at the provider; ``params``: Guichet's login
+        query (next, intent, acr asked, invitation)."""
         r = await self.start_login(provider, **params)
-        r = await self.browser.login_at_provider(r, account, acr=acr, follow=False)
+        r = await self.browser.login_at_provider(r, account, acr=at_level, follow=False)
         return await self.follow_to_guichet(r)
 
     async def follow_to_guichet(self, r: Any) -> Any:
@@ -144,7 +161,9 @@ class Guichet:
                 return r
             if str(r.url).startswith(GUICHET) and not str(r.headers["location"]).startswith("http"):
                 return r  # Guichet's own final redirect (to "next")
-            r = await self.browser.get(str(r.next_request.url) if r.next_request else r.headers["location"])
+            r = await self.browser.get(
+                str(r.next_request.url) if r.next_request else r.headers["location"]
+            )
         raise AssertionError("too many redirects")
 
     async def session(self) -> dict[str, Any]:
@@ -185,7 +204,7 @@ class make_guichet:  # noqa: N801 - used like a function
         self.app = create_app(
             AppConfig(database_url=database_url, clock=self.clock, oidc_providers=providers)
         )
-        self.data_dir = tmp_path / "data"
+        self.data_dir = path_settings().data_dir
 
     async def __aenter__(self) -> Guichet:
         self.api = AsyncTestClient(self.app, base_url=GUICHET)

@@ -23,7 +23,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 async def _events(sm: async_sessionmaker[AsyncSession], prefix: str) -> list[JournalEntry]:
     async with sm() as s:
         rows = await s.scalars(
-            select(JournalEntry).where(JournalEntry.event.like(f"{prefix}%")).order_by(JournalEntry.at)
+            select(JournalEntry)
+            .where(JournalEntry.event.like(f"{prefix}%"))
+            .order_by(JournalEntry.at)
         )
         return list(rows)
 
@@ -55,7 +57,9 @@ async def test_1_citizen_signs_in_with_franceconnect_and_gets_a_fresh_session(
     assert me["provider"] == "franceconnect"
 
     async with sessionmaker() as s:
-        old = await s.scalar(select(WebSession).where(WebSession.id_hash == hash_session_token(pre_login)))
+        old = await s.scalar(
+            select(WebSession).where(WebSession.id_hash == hash_session_token(pre_login))
+        )
         assert old is not None and old.ended_at is not None
         identity = await s.scalar(select(FederatedIdentity))
         assert identity is not None
@@ -93,7 +97,9 @@ async def test_18_cancel_at_the_provider_is_explained_in_french_with_a_way_back(
 
     r = await guichet.start_login()
     r = await guichet.browser.follow(r)
-    r = await guichet.browser.submit(r, next(f for f in guichet.browser.forms(r) if f.action.endswith("/abort")), follow=False)
+    r = await guichet.browser.submit(
+        r, next(f for f in guichet.browser.forms(r) if f.action.endswith("/abort")), follow=False
+    )
     while not r.headers["location"].startswith(GUICHET):
         r = await guichet.browser.get(r.headers["location"])
     r = await guichet.browser.get(r.headers["location"], headers={"Accept": "text/html"})
