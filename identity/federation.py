@@ -274,7 +274,7 @@ async def resolve_login(
 
     # A first login with this (issuer, sub).
     if cfg.audience == "agent" and pending.invitation:
-        from identity.admin import accept_invitation  # noqa: PLC0415 - written in parallel
+        from identity.admin import accept_invitation
 
         agent = await accept_invitation(session, token=pending.invitation, now=now)
         if await session.scalar(

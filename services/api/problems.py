@@ -103,6 +103,7 @@ _EN_FR: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^String should have at least (\d+) characters?", r"texte trop court (au moins \1)"),
         (r"^String should match pattern '(.*)'", r"format invalide (attendu : \1)"),
         (r"^Expected `(\w+)`, got `(\w+)`", r"type attendu : \1 (reçu : \2)"),
+        (r"^Missing required (\w+) parameter '([^']+)'", r"paramètre obligatoire manquant : \2"),
         (r"^Missing required", "champ obligatoire manquant"),
     )
 )
@@ -128,7 +129,7 @@ def validation_handler(request: Request[Any, Any, Any], exc: ValidationException
                     "type": "invalid",
                 }
             )
-    detail = str(exc.detail)
+    detail = french_message(str(exc.detail))
     if detail.startswith("Validation failed for"):
         detail = "La requête est invalide : corrigez les champs listés dans « errors »."
     return problem(

@@ -48,6 +48,7 @@ def invoke(args: list[str], database_url: str | None = None) -> tuple[int, str]:
         ["tenant", "add-service"],
         ["agent", "create"],
         ["agent", "token"],
+        ["agent", "break-glass"],
         ["client", "create"],
         ["outbox"],
         ["outbox", "list"],

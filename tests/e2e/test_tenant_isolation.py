@@ -295,7 +295,7 @@ async def test_a_person_sees_neither_in_the_list_nor_by_id_another_persons_case(
 ) -> None:
     ids_, outsiders, owner = await setup(app_client, seed, sessionmaker, clock)
     stranger = outsiders[-1]
-    r = await app_client.get("/api/v1/cases/", headers=owner and as_person(owner))
+    r = await app_client.get("/api/v1/cases/", headers=as_person(owner))
     mine = {c["id"] for c in r.json()["items"]}
     assert mine == {ids_["case_id"]}
     r = await app_client.get("/api/v1/cases/", headers=stranger.headers)

@@ -192,7 +192,7 @@ async def guichet(
         yield g
 
 
-class make_guichet:  # noqa: N801 - used like a function
+class make_guichet:
     def __init__(
         self,
         database_url: str,

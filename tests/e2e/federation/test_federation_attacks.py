@@ -25,7 +25,6 @@ from tests.e2e.federation.conftest import (
     ShiftedClock,
     fc_config,
     make_guichet,
-    pc_config,
 )
 from tests.support.http import assert_problem
 from tests.support.oidc_provider import ProviderProcess, generate_jwks
@@ -297,7 +296,7 @@ async def test_14_logout_ends_the_local_session_then_the_provider_s(
     done = await guichet.browser.get(back.headers["location"])
     assert done.status_code == 303 and done.headers["location"] == "/"
     assert (await guichet.session())["authenticated"] is False
-    events = [e for e in await _journal(sessionmaker, "identity.logout")]
+    events = await _journal(sessionmaker, "identity.logout")
     assert events == [{"provider": "franceconnect"}]
 
 
