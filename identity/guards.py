@@ -93,6 +93,7 @@ async def enforce_policy(
                 "Authentification requise : connectez-vous (FranceConnect, ProConnect ou compte "
                 "Guichet), ou envoyez « Authorization: Bearer <jeton> »."
             )
+        connection.state[ACTOR_STATE_KEY] = actor  # known even if refused below (journal)
         method = str(connection.scope.get("method", "GET"))
         if method not in SAFE_METHODS and handler.opt.get(CSRF_OPT) != "form":
             record: WebSession = connection.state[SESSION_STATE_KEY]

@@ -18,6 +18,7 @@ from documents import notifications as document_notifications
 from documents import webhooks
 from documents.jobs import FailureHandler, JobDeps, OutboxHandler
 from documents.storage import DocumentStorage, storage_from_settings
+from identity import housekeeping
 from services.kernel.clock import Clock, SystemClock
 from services.kernel.db import make_engine, make_sessionmaker
 from services.kernel.settings import (
@@ -87,6 +88,13 @@ async def fire_deadlines(ctx: dict[str, Any]) -> int:
     )
 
 
+async def identity_housekeeping(ctx: dict[str, Any]) -> int:
+    deps: JobDeps = ctx["deps"]
+    async with ctx["sessionmaker"]() as session, session.begin():
+        purged = await housekeeping.purge(session, now=deps.clock.now())
+    return purged.sessions + purged.tokens + purged.failures
+
+
 def build_worker(config: WorkerConfig | None = None, **overrides: Any) -> Worker:
     cfg = config or WorkerConfig()
     redis_url = cfg.redis_url or redis_settings().redis_url
@@ -117,6 +125,7 @@ def build_worker(config: WorkerConfig | None = None, **overrides: Any) -> Worker
         "cron_jobs": [
             cron(relay_outbox, second=EVERY_2_SECONDS, run_at_startup=True, unique=True),
             cron(fire_deadlines, second=EVERY_10_SECONDS, run_at_startup=True, unique=True),
+            cron(identity_housekeeping, minute=17, second=0, unique=True),
         ],
         "redis_settings": ArqRedisSettings.from_dsn(redis_url),
         "queue_name": redis_settings().redis_queue,

@@ -182,7 +182,8 @@ class CaseService:
             stmt = stmt.with_for_update()
         case = await self.session.scalar(stmt)
         if case is None:
-            raise NotFound("Dossier introuvable.")
+            # The same words as for a hidden case: the answer must not tell them apart.
+            raise NotFound(repository.NOT_VISIBLE if visible_to else "Dossier introuvable.")
         if visible_to is not None and not repository.can_see(visible_to, case):
             raise HiddenDenial(repository.NOT_VISIBLE)
         return case
