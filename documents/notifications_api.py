@@ -21,7 +21,7 @@ from documents.models import Notification, StoredDocument
 from documents.notifications import LETTER_PRINTED, person_name
 from services.kernel.actor import Actor
 from services.kernel.clock import Clock
-from services.kernel.errors import Conflict, Forbidden, NotFound
+from services.kernel.errors import Conflict, Forbidden, HiddenDenial, NotFound
 from services.kernel.journal import JournalEvent, record
 from services.kernel.policy import agents, policy_opt
 from workflows.cases.models import Case
@@ -168,8 +168,10 @@ class PrintQueueController(Controller):
                 .where(Notification.id == notification_id)
             )
         ).first()
-        if found is None or not actor.roles_in(found[1].tenant_id):
+        if found is None:
             raise NotFound("Courrier introuvable.")
+        if not actor.roles_in(found[1].tenant_id):
+            raise HiddenDenial("Courrier introuvable.")
         notification, case = found
         if notification.channel != "postal":
             raise Conflict(

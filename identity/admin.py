@@ -278,7 +278,11 @@ async def _direct_tenants(session: AsyncSession, agent_id: uuid.UUID) -> set[uui
     return set(rows)
 
 
-async def _supersede_invitations(session: AsyncSession, agent_id: uuid.UUID, now: datetime) -> None:
+async def _void_invitations(
+    session: AsyncSession, agent_id: uuid.UUID, now: datetime, reason: str
+) -> None:
+    """Unused invitations of the agent can no longer be accepted (``reason``: superseded by a
+    newer invitation, or cancelled by a deactivation)."""
     pending = await session.scalars(
         select(OneTimeToken).where(
             OneTimeToken.agent_id == agent_id,
@@ -288,7 +292,7 @@ async def _supersede_invitations(session: AsyncSession, agent_id: uuid.UUID, now
     )
     for token in pending:
         token.used_at = now
-        token.data = {**token.data, "superseded_at": now.isoformat()}
+        token.data = {**token.data, "voided": reason, "voided_at": now.isoformat()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,7 +354,7 @@ async def invite_agent(
             )
         agent.given_name, agent.family_name, agent.title = given_name, family_name, title
         agent.invited_at = now
-        await _supersede_invitations(session, agent.id, now)
+        await _void_invitations(session, agent.id, now, "superseded")
     else:
         agent = Agent(
             email=email,
@@ -448,10 +452,15 @@ async def accept_invitation(session: AsyncSession, *, token: str, now: datetime)
             "administrateur."
         )
     if row.used_at is not None:
-        if "superseded_at" in row.data:
+        voided = row.data.get("voided")
+        if voided == "superseded":
             raise Forbidden(
                 "Cette invitation a été remplacée par une plus récente : utilisez le lien du "
                 "dernier message reçu."
+            )
+        if voided is not None:
+            raise Forbidden(
+                "Cette invitation a été annulée par un administrateur : adressez-vous à lui."
             )
         raise Forbidden(
             "Cette invitation a déjà été utilisée : connectez-vous simplement avec ProConnect."
@@ -526,7 +535,7 @@ async def deactivate_agent(
         .where(AccessToken.agent_id == agent.id, AccessToken.revoked.is_(False))
         .values(revoked=True)
     )
-    await _supersede_invitations(session, agent.id, now)
+    await _void_invitations(session, agent.id, now, "deactivated")
     targets: list[uuid.UUID | None] = [*sorted(tenants)]
     for tenant_id in targets or [None]:
         record(

@@ -482,7 +482,8 @@ async def create_mandate(
                 "valid_until",
                 f"au plus {cfg.person_max_days} jours",
                 f"Un mandat pour une personne dure au plus {cfg.person_max_days} jours : "
-                f"choisissez une fin de validité au plus tard le {limit.date().isoformat()}.",
+                "choisissez une fin de validité au plus tard le "
+                f"{limit.strftime('%d/%m/%Y à %H:%M')} (UTC).",
                 "range",
             )
     else:
@@ -627,7 +628,7 @@ async def revoke_mandate(
         )
     if mandate.revoked_at is not None:
         raise Conflict(
-            f"Ce mandat est déjà révoqué depuis le {mandate.revoked_at.date().isoformat()}."
+            f"Ce mandat est déjà révoqué depuis le {mandate.revoked_at.strftime('%d/%m/%Y')}."
         )
     mandate.revoked_at = now
     mandate.revoked_reason = reason

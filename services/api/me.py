@@ -311,14 +311,24 @@ class MeController(Controller):
     )
     async def update_profile(
         self,
+        request: Request[Any, Any, Any],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
+        clock: NamedDependency[Clock],
         data: JSONBody[ProfileUpdate],
     ) -> ProfileRead:
         person = await people.current_person(session, actor)
         changes: dict[str, Any] = {name: getattr(data, name) for name in data.model_fields_set}
         changes.update(data.model_extra or {})
         await people.update_declared(session, person, changes)
+        record(
+            session,
+            JournalEvent.PROFILE_UPDATED,
+            at=clock.now(),
+            actor=actor,
+            ip=client_ip(request),
+            data={"fields": sorted(changes)},
+        )
         return await profile_of(session, person)
 
     @get("/identities", opt=PERSONS, summary="Mes identités liées (FranceConnect, ProConnect)")

@@ -53,6 +53,7 @@ class JournalEvent(StrEnum):
     MANDATE_REVOKED = "identity.mandate.revoked"
     CSRF_REFUSED = "identity.csrf.refused"
     DATA_EXPORTED = "identity.data.exported"
+    PROFILE_UPDATED = "identity.profile.updated"
     ACCOUNT_ERASED = "identity.account.erased"
     BREAK_GLASS_CREATED = "admin.break_glass.created"
 

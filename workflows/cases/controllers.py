@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kernel.actor import Actor, ActorKind, Scope
 from services.kernel.clock import Clock
-from services.kernel.errors import Forbidden, ValidationFailed
-from services.kernel.policy import Policy, agents_or_clients, anyone_signed_in, policy_opt
+from services.kernel.errors import Forbidden, NotFound, ValidationFailed
+from services.kernel.policy import Policy, anyone_signed_in, policy_opt
 from services.kernel.ports import AgentDirectory
 from workflows.cases import repository
 from workflows.cases.models import Case, CaseEvent, Deadline
@@ -42,8 +42,17 @@ from workflows.engine.export import to_json, to_mermaid
 from workflows.engine.runner import Engine
 
 CATALOGUE = policy_opt(
-    agents_or_clients(Scope.CASES_READ, description="agents; API clients with cases:read")
+    anyone_signed_in(
+        Scope.CASES_READ,
+        description="agents; API clients with cases:read; people (published démarches only)",
+    )
 )
+NOT_PUBLISHED = "Démarche introuvable ou non ouverte en ligne."
+
+
+def _catalogue_for(actor: Actor, definition: Definition) -> bool:
+    """People see the démarches open online (public); agents and clients see them all."""
+    return actor.kind is not ActorKind.PERSON or bool(definition.public)
 READ = policy_opt(
     anyone_signed_in(
         Scope.CASES_READ,
@@ -422,7 +431,9 @@ class ProcedureController(Controller):
     tags = ["Démarches"]
 
     @get("/", opt=CATALOGUE, summary="Les démarches et leurs versions")
-    async def list_procedures(self, engine: NamedDependency[Engine]) -> list[ProcedureSummary]:
+    async def list_procedures(
+        self, engine: NamedDependency[Engine], actor: NamedDependency[Actor]
+    ) -> list[ProcedureSummary]:
         return [
             ProcedureSummary(
                 key=d.key,
@@ -432,6 +443,7 @@ class ProcedureController(Controller):
                 description=d.description,
             )
             for d in engine.procedures.latest()
+            if _catalogue_for(actor, d)
         ]
 
     @get(
@@ -442,10 +454,13 @@ class ProcedureController(Controller):
     async def get_procedure(
         self,
         engine: NamedDependency[Engine],
+        actor: NamedDependency[Actor],
         key: FromPath[str],
         version: Annotated[int | None, QueryParameter(ge=1)] = None,
     ) -> dict[str, Any]:
         definition = engine.procedures.get(key, version)
+        if not _catalogue_for(actor, definition):
+            raise NotFound(NOT_PUBLISHED)
         return {**to_json(definition), "mermaid": to_mermaid(definition)}
 
     @get(
@@ -457,7 +472,11 @@ class ProcedureController(Controller):
     async def get_diagram(
         self,
         engine: NamedDependency[Engine],
+        actor: NamedDependency[Actor],
         key: FromPath[str],
         version: Annotated[int | None, QueryParameter(ge=1)] = None,
     ) -> str:
-        return to_mermaid(engine.procedures.get(key, version))
+        definition = engine.procedures.get(key, version)
+        if not _catalogue_for(actor, definition):
+            raise NotFound(NOT_PUBLISHED)
+        return to_mermaid(definition)

@@ -28,21 +28,24 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from identity import service as ids
 from identity.admin import accept_invitation
 from identity.models import AccessToken, Agent, Mandate, OneTimeToken, Tenant, WebSession
-from identity.organisations import active_mandate
+from identity.organisations import active_mandate, mandate_settings
 from identity.sessions import start_session
+from services.api.app import AppConfig, create_app
 from services.kernel.actor import Role
 from services.kernel.clock import FrozenClock
-from services.kernel.errors import Forbidden, ValidationFailed
+from services.kernel.errors import Forbidden, Unavailable, ValidationFailed
 from services.kernel.journal import JournalEntry, JournalEvent, record
 from tests.conftest import T0, Seed
 from tests.support.http import assert_problem, client_token
 from tests.support.people import create_person
+from workflows.engine.runner import Engine
 
 pytestmark = pytest.mark.e2e
 
 SM = async_sessionmaker[AsyncSession]
 Client = AsyncTestClient[Any]
 ADMIN = "/api/v1/admin"
+UNKNOWN = uuid.UUID("00000000-0000-7000-8000-00000000dead")  # no such object
 IP = "testclient"  # the peer address litestar's test client reports
 
 
@@ -122,15 +125,15 @@ async def invite(client: Client, token: str, **overrides: Any) -> Any:
 ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/agents", None),
     ("POST", "/agents/invitations", invitation()),
-    ("POST", f"/agents/{uuid.uuid4()}/deactivate", None),
-    ("POST", f"/agents/{uuid.uuid4()}/roles", {"tenant": "69001", "role": "instructor"}),
-    ("DELETE", f"/agents/{uuid.uuid4()}/roles/instructor?tenant=69001", None),
+    ("POST", f"/agents/{UNKNOWN}/deactivate", None),
+    ("POST", f"/agents/{UNKNOWN}/roles", {"tenant": "69001", "role": "instructor"}),
+    ("DELETE", f"/agents/{UNKNOWN}/roles/instructor?tenant=69001", None),
     ("POST", "/organisations", {"siret": "73282932000074", "name": "ACME"}),
     ("GET", "/organisations", None),
-    ("GET", f"/organisations/{uuid.uuid4()}", None),
+    ("GET", f"/organisations/{UNKNOWN}", None),
     ("POST", "/mandates", {"tenant": "69001"}),
     ("GET", "/mandates", None),
-    ("POST", f"/mandates/{uuid.uuid4()}/revoke", {"reason": "x"}),
+    ("POST", f"/mandates/{UNKNOWN}/revoke", {"reason": "x"}),
     ("GET", "/api-clients", None),
     ("POST", "/api-clients", {"tenant": "69001", "name": "x", "scopes": ["cases:read"]}),
     ("POST", "/api-clients/commune-a-x/rotate", {}),
@@ -345,6 +348,41 @@ async def test_a_huge_body_is_refused(seed: Seed, app_client: Client) -> None:
     r = await invite(app_client, seed.admin_token, title="é" * 2_000_000)
 
     assert_problem(r, (400, 413))
+
+
+async def test_an_invitation_whose_mail_fails_leaves_nothing_behind(
+    seed: Seed, database_url: str, clock: FrozenClock, engine: Engine, sessionmaker: SM
+) -> None:
+    class DownMailer:
+        async def send(self, *, to: str, to_name: str, subject: str, text: str) -> None:
+            raise Unavailable("Le message n'a pas pu être envoyé pour le moment.")
+
+    app = create_app(
+        AppConfig(database_url=database_url, clock=clock, engine=engine, mailer=DownMailer())
+    )
+    async with AsyncTestClient(app) as client:
+        r = await invite(client, seed.admin_token)
+
+    assert_problem(r, 503)
+    async with sessionmaker() as s:
+        assert await s.scalar(select(Agent).where(Agent.email.like("nouvelle%"))) is None
+        assert list(await s.scalars(select(OneTimeToken))) == []
+
+
+async def test_deactivating_an_invited_agent_cancels_the_invitation(
+    seed: Seed, app_client: Client, sessionmaker: SM, clock: FrozenClock, tmp_path: Path
+) -> None:
+    r = await invite(app_client, seed.admin_token)
+    token = invitation_token(mails(tmp_path)[0])
+
+    d = await app_client.post(
+        f"{ADMIN}/agents/{r.json()['agent']['id']}/deactivate", headers=seed.auth(seed.admin_token)
+    )
+
+    assert d.status_code == 200, d.text
+    async with sessionmaker() as s, s.begin():
+        with pytest.raises(Forbidden, match="annulée"):
+            await accept_invitation(s, token=token, now=clock.now())
 
 
 # ----- (3) listing and deactivating agents -------------------------------------------------------
@@ -911,9 +949,9 @@ async def test_mandates_stay_within_the_tenants_of_the_agent(
         ({"scope": {"procedures": ["Tout"]}}, 422, "scope.procedures.0"),
         ({"scope": {"procedures": "test.permit"}}, 400, None),
         ({"scope": {"everything": True}}, 400, None),
-        ({"organisation_id": str(uuid.uuid4())}, 422, "represented_person_id"),  # both
+        ({"organisation_id": str(UNKNOWN)}, 422, "represented_person_id"),  # both
         ({"represented_person_id": None}, 422, "represented_person_id"),  # neither
-        ({"holder_person_id": str(uuid.uuid4())}, 422, "holder_person_id"),
+        ({"holder_person_id": str(UNKNOWN)}, 422, "holder_person_id"),
         ({"holder_person_id": "pas-un-uuid"}, 400, None),
         ({"role": ""}, 400, None),
         ({"role": "aidant\u0000"}, 400, None),
@@ -944,6 +982,32 @@ async def test_bad_mandates_are_refused(
         assert problem["errors"][0]["field"] == field
     async with sessionmaker() as s:
         assert list(await s.scalars(select(Mandate))) == []
+
+
+async def test_the_longest_helper_mandate_is_a_setting(
+    seed: Seed,
+    app_client: Client,
+    sessionmaker: SM,
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    helper = await create_person(sessionmaker, now=clock.now())
+    helped = await create_person(sessionmaker, now=clock.now())
+    monkeypatch.setenv("GUICHET_MANDATE_PERSON_MAX_DAYS", "30")
+    mandate_settings.cache_clear()
+    try:
+        long = helper_mandate(helper, helped, valid_until="2026-04-01T09:00:01Z")
+        r = await app_client.post(
+            f"{ADMIN}/mandates", json=long, headers=seed.auth(seed.admin_token)
+        )
+        assert "30 jours" in assert_problem(r, 422)["detail"]
+        short = helper_mandate(helper, helped, valid_until="2026-04-01T09:00:00Z")
+        r = await app_client.post(
+            f"{ADMIN}/mandates", json=short, headers=seed.auth(seed.admin_token)
+        )
+        assert r.status_code == 201, r.text
+    finally:
+        mandate_settings.cache_clear()
 
 
 async def test_a_person_cannot_hold_a_mandate_for_themselves(
@@ -1029,7 +1093,7 @@ async def test_admins_create_list_and_revoke_api_clients_of_their_tenant(
                 "tenant": "69001",
                 "name": "x",
                 "scopes": ["cases:read"],
-                "organisation_id": str(uuid.uuid4()),
+                "organisation_id": str(UNKNOWN),
             },
             422,
         ),

@@ -83,11 +83,17 @@ async def test_unsafe_requests_with_the_cookie_need_the_csrf_token_and_refusals_
 
 async def test_the_session_cookie_is_httponly_secure_and_samesite_lax() -> None:
     header = session_cookie("abc").to_header(header="")
-    assert "HttpOnly" in header and "Secure" in header and "SameSite=lax" in header.replace("Lax", "lax")
+    assert (
+        "HttpOnly" in header
+        and "Secure" in header
+        and "SameSite=lax" in header.replace("Lax", "lax")
+    )
     assert "Path=/" in header
 
 
-async def test_a_bearer_token_needs_no_csrf_token(seed: Seed, app_client: AsyncTestClient[Any]) -> None:
+async def test_a_bearer_token_needs_no_csrf_token(
+    seed: Seed, app_client: AsyncTestClient[Any]
+) -> None:
     r = await app_client.post(
         "/api/v1/admin/organisations",
         headers=seed.auth(seed.admin_token),
