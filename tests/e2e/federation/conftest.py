@@ -7,15 +7,16 @@ providers sign tokens with the real time.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from pydantic import SecretStr
 
 from identity.oidc import ProviderConfig
@@ -131,7 +132,7 @@ class ShiftedClock:
 class Guichet:
     app: Litestar
     browser: Browser
-    api: AsyncTestClient[Any]
+    api: httpx.AsyncClient
     data_dir: Path
     clock: ShiftedClock = field(default_factory=ShiftedClock)
 
@@ -207,12 +208,30 @@ class make_guichet:
         self.data_dir = path_settings().data_dir
 
     async def __aenter__(self) -> Guichet:
-        self.api = AsyncTestClient(self.app, base_url=GUICHET)
-        await self.api.__aenter__()
+        # The app runs in the test's event loop (asyncpg connections belong to one loop):
+        # its lifespan here, and plain ASGI transports for the browser and the API client.
+        # The lifespan is entered and left by one task of its own (anyio cancel scopes require
+        # it; pytest-asyncio finalises fixtures in another task).
+        started, self._stop = asyncio.Event(), asyncio.Event()
+
+        async def run_lifespan() -> None:
+            async with self.app.lifespan():
+                started.set()
+                await self._stop.wait()
+
+        self._lifespan_task = asyncio.create_task(run_lifespan())
+        waiter = asyncio.create_task(started.wait())
+        await asyncio.wait({waiter, self._lifespan_task}, return_when=asyncio.FIRST_COMPLETED)
+        if not started.is_set():
+            waiter.cancel()
+            await self._lifespan_task  # raises the start-up error
+        self.api = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=GUICHET)
         self.browser = Browser(self.app)
         clock = self.clock if isinstance(self.clock, ShiftedClock) else ShiftedClock()
         return Guichet(self.app, self.browser, self.api, self.data_dir, clock)
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.browser.aclose()
-        await self.api.__aexit__(*exc)
+        await self.api.aclose()
+        self._stop.set()
+        await self._lifespan_task
