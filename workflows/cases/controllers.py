@@ -53,6 +53,8 @@ NOT_PUBLISHED = "Démarche introuvable ou non ouverte en ligne."
 def _catalogue_for(actor: Actor, definition: Definition) -> bool:
     """People see the démarches open online (public); agents and clients see them all."""
     return actor.kind is not ActorKind.PERSON or bool(definition.public)
+
+
 READ = policy_opt(
     anyone_signed_in(
         Scope.CASES_READ,
