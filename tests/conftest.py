@@ -23,12 +23,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from identity.sessions import session_settings
 from services.api.app import AppConfig, create_app
 from services.kernel.actor import Role, Scope
 from services.kernel.clock import FrozenClock
 from services.kernel.db import make_engine, make_sessionmaker
 from services.kernel.migrate import upgrade
-from identity.sessions import session_settings
 from services.kernel.settings import clear_settings_cache
 from services.worker.embedded_redis import EmbeddedRedis
 from workflows.engine.runner import Engine
