@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.kernel.db import Base, IdMixin
@@ -144,6 +144,14 @@ class Person(IdMixin, Base):
     """Where notifications go (declared, or taken from the provider at creation)."""
     phone: Mapped[str | None] = mapped_column(String(30))
     postal_address: Mapped[str | None] = mapped_column(String(300))
+    birthdate: Mapped[date | None] = mapped_column(Date)
+    """Declared (counter, phone) — the verified one is in the FranceConnect claims."""
+    identity_check: Mapped[str | None] = mapped_column(String(30))
+    """How an agent checked who this is when creating the record: document_seen | none |
+    franceconnect. None for people who created their own account."""
+    created_by_agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agent.id"))
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    """Lower-case, accent-free names, e-mail, phone digits and address: the counter's search."""
     status: Mapped[str] = mapped_column(String(20), default="active")
     """active | erased (GDPR: identity reduced to what the law needs)."""
     created_at: Mapped[datetime]

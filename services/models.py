@@ -11,6 +11,7 @@ MODEL_MODULES = (
     "identity.models",
     "workflows.cases.models",
     "documents.models",
+    "channels.models",
 )
 
 

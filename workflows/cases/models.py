@@ -32,6 +32,9 @@ class Case(IdMixin, Base):
     submitter: Mapped[dict[str, Any]]
     """Who submitted: kind, name, contact (snapshot at intake)."""
     on_behalf_of: Mapped[dict[str, Any] | None]
+    channel_data: Mapped[dict[str, Any] | None]
+    """What the channel knows and the engine never reads: the counter agent, the caller's phone,
+    how identity was checked, the mail's Message-ID…"""
     mandate_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("mandate.id"))
     """The mandate under which a helper filed the case for the person concerned (submitter_id)."""
     organisation_id: Mapped[uuid.UUID | None] = mapped_column(
