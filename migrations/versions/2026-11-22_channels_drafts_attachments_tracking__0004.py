@@ -138,8 +138,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('birthdate', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('identity_check', sa.String(length=30), nullable=True))
         batch_op.add_column(sa.Column('created_by_agent_id', sa.Uuid(), nullable=True))
-        batch_op.add_column(sa.Column('search_text', sa.Text(), nullable=False, server_default=''))
+        batch_op.add_column(sa.Column('search_text', sa.Text(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_person_created_by_agent_id_agent'), 'agent', ['created_by_agent_id'], ['id'])
+    op.execute("UPDATE person SET search_text = '' WHERE search_text IS NULL")
+    with op.batch_alter_table('person', schema=None) as batch_op:
+        batch_op.alter_column('search_text', existing_type=sa.Text(), nullable=False)
 
     # ### end Alembic commands ###
 
