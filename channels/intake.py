@@ -23,6 +23,7 @@ person or organisation concerned (``submitter_id`` / ``organisation_id``) and th
 from __future__ import annotations
 
 import hashlib
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from channels.models import TrackingCode
 from identity.models import FederatedIdentity, Mandate, Organisation, Person
 from identity.organisations import (
     ACTING_FOR_ORGANISATION,
@@ -125,6 +127,9 @@ class IntakeRequest:
     external_ref: str | None = None
     represented: Represented | None = None
     """A person filing for someone else (people only; checked against their mandates)."""
+    channel_data: dict[str, Any] | None = None
+    """What the channel knows (counter agent, caller's phone, identity check, mail Message-ID):
+    recorded on the case, never read by the engine."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +143,9 @@ class IntakeResult:
     registered_at: datetime
     created: bool
     aee: dict[str, Any]
+    tracking_code: str | None = None
+    """Given once, to people without an account: follow the case, or claim it into an account
+    later (with the e-mail or phone given as second factor)."""
 
 
 def _check_actor(
@@ -551,6 +559,7 @@ async def submit(
         on_behalf_of=on_behalf_of,
         mandate_id=mandate_id,
         organisation_id=organisation_id,
+        channel_data=request.channel_data,
         agent_id=request.actor.id if request.actor.kind is ActorKind.AGENT else None,
         api_client_id=request.actor.id if request.actor.kind is ActorKind.API_CLIENT else None,
         received_at=received_at,
@@ -574,7 +583,24 @@ async def submit(
                 "reason": request.received_at_reason,
             },
         )
+    tracking_code: str | None = None
+    if opened.created and submitter_id is None:
+        tracking_code = issue_tracking_code(
+            session, case.id, contact=submitter.email or submitter.phone, now=now
+        )
+    aee_extra = (
+        {
+            "code_de_suivi": tracking_code,
+            "suivi": (
+                "Sans compte, suivez votre demande avec ce code et l'adresse électronique (ou "
+                "le téléphone) donnés ; il permet aussi de la rattacher à un compte plus tard."
+            ),
+        }
+        if tracking_code
+        else {}
+    )
     return IntakeResult(
+        tracking_code=tracking_code,
         case_id=case.id,
         reference=case.reference,
         state=case.state,
@@ -594,5 +620,50 @@ async def submit(
                 f"Votre demande « {definition.title} » a été enregistrée sous la référence "
                 f"{case.reference}. Conservez cette référence pour suivre votre demande."
             ),
+            **aee_extra,
         },
     )
+
+
+# ----- tracking codes (people without an account) ----------------------------------------------
+
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at the counter
+
+
+def normalise_contact(value: str | None) -> str | None:
+    """An e-mail lower-cased, or a phone number's digits (+33 and 0 prefixes made equal)."""
+    if not value:
+        return None
+    value = value.strip()
+    if "@" in value:
+        return value.lower()
+    digits = "".join(ch for ch in value if ch.isdigit())
+    if digits.startswith("33") and len(digits) == 11:
+        digits = "0" + digits[2:]
+    return digits or None
+
+
+def hash_code(code: str) -> str:
+    return hashlib.sha256(code.replace("-", "").strip().upper().encode()).hexdigest()
+
+
+def hash_contact(value: str | None) -> str | None:
+    normal = normalise_contact(value)
+    return hashlib.sha256(normal.encode()).hexdigest() if normal else None
+
+
+def issue_tracking_code(
+    session: AsyncSession, case_id: uuid.UUID, *, contact: str | None, now: datetime
+) -> str:
+    """A 12-character code (60 bits) shown once; only its hash is kept."""
+    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
+    code = f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+    session.add(
+        TrackingCode(
+            case_id=case_id,
+            code_hash=hash_code(code),
+            contact_hash=hash_contact(contact),
+            created_at=now,
+        )
+    )
+    return code

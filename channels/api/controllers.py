@@ -114,6 +114,8 @@ class IntakeCreated(BaseModel):
     received_at: datetime
     registered_at: datetime
     aee: dict[str, Any]
+    tracking_code: str | None = None
+    """Shown once when the person has no account: follow or claim the case with it."""
 
 
 class IntakeController(Controller):
@@ -191,5 +193,6 @@ class IntakeController(Controller):
             received_at=result.received_at,
             registered_at=result.registered_at,
             aee=result.aee,
+            tracking_code=result.tracking_code,
         )
         return Response(body, status_code=201 if result.created else 200)

@@ -112,6 +112,7 @@ class CaseService:
         extra_outbox: Sequence[tuple[str, dict[str, Any], str]] = (),
         mandate_id: uuid.UUID | None = None,
         organisation_id: uuid.UUID | None = None,
+        channel_data: Mapping[str, Any] | None = None,
     ) -> OpenedCase:
         """Open a case: its row, its first events, deadlines and outbox rows (plus
         ``extra_outbox``: kind, payload, dedupe key) — all in the caller's transaction."""
@@ -142,6 +143,7 @@ class CaseService:
             on_behalf_of=dict(on_behalf_of) if on_behalf_of else None,
             mandate_id=mandate_id,
             organisation_id=organisation_id,
+            channel_data=dict(channel_data) if channel_data else None,
             agent_id=agent_id,
             api_client_id=api_client_id,
             assignee_id=None,
