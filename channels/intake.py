@@ -181,6 +181,14 @@ def _check_actor(
                 f"de {tenant_name}."
             )
         return
+    if actor.kind is ActorKind.SYSTEM:
+        # Guichet itself: the mail channel opening a case for a routed mail. No HTTP request
+        # is ever authenticated as SYSTEM. Published procedures only, as for people.
+        if not public:
+            raise Forbidden(
+                f"La démarche {procedure} ne s'ouvre pas automatiquement : un agent doit la saisir."
+            )
+        return
     raise Forbidden("Ce type de compte ne peut pas déposer de demande.")
 
 

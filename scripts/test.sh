@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 ./scripts/npm_ci.sh   # the test OpenID providers (panva oidc-provider, from package-lock.json)
+./scripts/bootstrap_test.sh   # dovecot (IMAP) for the mail channel's polling tests
 V=.venv/bin
 echo "== ruff";          $V/ruff check .
 echo "== ruff format";   $V/ruff format --check .

@@ -497,5 +497,109 @@ def outbox_retry(outbox_id: Any) -> None:
     )
 
 
+# ----- mail channel ---------------------------------------------------------------------------
+
+
+@main.group(help="Canal courriel : réception LMTP/SMTP, relève IMAP.")
+def mail() -> None:
+    pass
+
+
+def _mail_parts() -> tuple[Any, Any, Any, Any, Any]:
+    from channels.mail.service import MailSettings
+    from documents.mail import transport_for
+    from documents.storage import storage_from_settings
+    from services.kernel.settings import engine_settings, smtp_settings
+    from workflows.procedures import build_engine
+
+    return (
+        build_engine(engine_settings().extensions()),
+        storage_from_settings(),
+        transport_for(smtp_settings(), path_settings().data_dir),
+        MailSettings.from_env(),
+        SystemClock(),
+    )
+
+
+@mail.command("lmtp", help="Recevoir les courriels du serveur de messagerie (LMTP, ou SMTP).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Adresse d'écoute.")
+@click.option("--port", type=int, default=2424, show_default=True, help="Port d'écoute.")
+@click.option("--smtp", is_flag=True, help="Parler SMTP au lieu de LMTP.")
+def mail_lmtp(host: str, port: int, smtp: bool) -> None:
+    from channels.mail.lmtp import MailHandler, serve
+    from services.kernel.logging import configure_logging
+
+    configure_logging()
+    engine, storage, transport, settings, clock = _mail_parts()
+
+    async def go() -> None:
+        db = make_engine(effective_database_url())
+        handler = MailHandler(
+            sessionmaker=make_sessionmaker(db),
+            engine=engine,
+            clock=clock,
+            storage=storage,
+            transport=transport,
+            settings=settings,
+            source="smtp" if smtp else "lmtp",
+        )
+        server = await serve(handler, host=host, port=port, lmtp=not smtp)
+        click.echo(f"Réception {'SMTP' if smtp else 'LMTP'} sur {host}:{port}")
+        try:
+            await server.serve_forever()
+        finally:
+            server.close()
+            await db.dispose()
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        click.echo("Réception arrêtée.")
+
+
+@mail.command("poll", help="Relever une boîte IMAP (GUICHET_IMAP_HOST, _USER, _PASSWORD...).")
+@click.option("--once", is_flag=True, help="Une seule relève, puis s'arrêter.")
+@click.option("--interval", type=float, default=60.0, show_default=True, help="Secondes.")
+def mail_poll(once: bool, interval: float) -> None:
+    from channels.mail.imap import ImapPoller, ImapSettings
+    from services.kernel.logging import configure_logging
+
+    try:
+        imap = ImapSettings.from_env()
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    configure_logging()
+    engine, storage, transport, settings, clock = _mail_parts()
+
+    async def go() -> None:
+        db = make_engine(effective_database_url())
+        poller = ImapPoller(
+            settings=imap,
+            sessionmaker=make_sessionmaker(db),
+            engine=engine,
+            clock=clock,
+            storage=storage,
+            transport=transport,
+            mail_settings=settings,
+        )
+        try:
+            if once:
+                result = await poller.poll_once()
+                click.echo(
+                    f"{len(result.outcomes)} courriel(s) traité(s), {result.rejected} refusé(s), "
+                    f"{result.failed} en échec (repris à la prochaine relève)."
+                )
+            else:
+                await poller.run(interval=interval, stop=asyncio.Event())
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        click.echo("Relève arrêtée.")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

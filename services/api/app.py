@@ -21,6 +21,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from channels.api.controllers import IntakeController
+from channels.attachments.controllers import AttachmentController
+from channels.counter.controllers import CounterController
+from channels.mail.controllers import MailRouteController, MailTriageController
+from channels.web.controllers import DraftController, TrackingController, WebCatalogueController
 from documents.controllers import DocumentController
 from documents.mail import DirectMailer, transport_for
 from documents.notifications_api import PrintQueueController
@@ -198,12 +202,19 @@ def create_app(config: AppConfig | None = None) -> Litestar:
             AdminController,
             LocalAccountController,
             IntakeController,
+            CounterController,
             CaseController,
             ProcedureController,
             WebhookController,
             PrintQueueController,
             DocumentController,
             MeController,
+            AttachmentController,
+            WebCatalogueController,
+            DraftController,
+            TrackingController,
+            MailTriageController,
+            MailRouteController,
         ],
     )
     app = Litestar(

@@ -1,0 +1,1 @@
+"""The web channel: online catalogue per tenant, drafts, tracking and claim codes."""
