@@ -13,10 +13,12 @@ from arq import cron
 from arq.connections import RedisSettings as ArqRedisSettings
 from arq.worker import Worker
 
+from channels.web import jobs as web_jobs
 from documents import jobs as document_jobs
 from documents import notifications as document_notifications
 from documents import webhooks
 from documents.jobs import FailureHandler, JobDeps, OutboxHandler
+from documents.mail import DirectMailer, transport_for
 from documents.storage import DocumentStorage, storage_from_settings
 from identity import housekeeping
 from services.kernel.clock import Clock, SystemClock
@@ -24,7 +26,9 @@ from services.kernel.db import make_engine, make_sessionmaker
 from services.kernel.settings import (
     effective_database_url,
     engine_settings,
+    path_settings,
     redis_settings,
+    smtp_settings,
     worker_settings,
 )
 from services.worker import outbox
@@ -95,6 +99,16 @@ async def identity_housekeeping(ctx: dict[str, Any]) -> int:
     return purged.sessions + purged.tokens + purged.failures
 
 
+async def draft_housekeeping(ctx: dict[str, Any]) -> int:
+    """Daily: warn people whose drafts expire within a week, then drop expired drafts."""
+    deps: JobDeps = ctx["deps"]
+    smtp = smtp_settings()
+    mailer = DirectMailer(transport_for(smtp, path_settings().data_dir), smtp.smtp_from, deps.clock)
+    warned = await web_jobs.warn_expiring_drafts(ctx["sessionmaker"], mailer, deps.clock)
+    purged = await web_jobs.purge_expired_drafts(ctx["sessionmaker"], deps.clock)
+    return warned + purged
+
+
 def build_worker(config: WorkerConfig | None = None, **overrides: Any) -> Worker:
     cfg = config or WorkerConfig()
     redis_url = cfg.redis_url or redis_settings().redis_url
@@ -126,6 +140,7 @@ def build_worker(config: WorkerConfig | None = None, **overrides: Any) -> Worker
             cron(relay_outbox, second=EVERY_2_SECONDS, run_at_startup=True, unique=True),
             cron(fire_deadlines, second=EVERY_10_SECONDS, run_at_startup=True, unique=True),
             cron(identity_housekeeping, minute=17, second=0, unique=True),
+            cron(draft_housekeeping, hour=7, minute=5, second=0, unique=True),
         ],
         "redis_settings": ArqRedisSettings.from_dsn(redis_url),
         "queue_name": redis_settings().redis_queue,

@@ -56,6 +56,19 @@ class Sample:
     body: Any = None
     params: dict[str, str] = field(default_factory=dict)
     owner_status: int = 200
+    content: bytes | None = None
+    """A raw body (uploads), sent with ``headers``."""
+    headers: dict[str, str] = field(default_factory=dict)
+    owner: str = "instructor_token"
+    """The Seed token of the tenant's agent for whom the route works."""
+
+    def request_kwargs(self, headers: dict[str, str]) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"headers": {**headers, **self.headers}}
+        if self.body is not None:
+            kwargs["json"] = self.body
+        if self.content is not None:
+            kwargs["content"] = self.content
+        return kwargs
 
 
 SAMPLES: dict[tuple[str, str], Sample] = {
@@ -70,6 +83,15 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/api/v1/cases/{case_id:uuid}/documents"): Sample(),
     ("GET", "/api/v1/documents/{document_id:uuid}"): Sample(),
     ("POST", "/api/v1/notifications/{notification_id:uuid}/printed"): Sample(body=None),
+    ("GET", "/api/v1/cases/{case_id:uuid}/attachments"): Sample(),
+    ("POST", "/api/v1/cases/{case_id:uuid}/attachments"): Sample(
+        content=b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n",
+        headers={"X-Filename": "piece.pdf"},
+        owner_status=201,
+    ),
+    ("POST", "/api/v1/guichet/dossiers/{case_id:uuid}/notes"): Sample(
+        body={"text": "Appel de l'usager"}, owner_status=201, owner="counter_token"
+    ),
 }
 """Every case route, with a request its owner may make. A route missing here fails the test."""
 
@@ -258,9 +280,7 @@ async def test_outsiders_get_404_on_every_case_route(
 
     for outsider in outsiders:
         expected = 404 if admitted(policy, outsider.actor) else 403
-        kwargs: dict[str, Any] = {"headers": outsider.headers}
-        if sample.body is not None:
-            kwargs["json"] = sample.body
+        kwargs = sample.request_kwargs(outsider.headers)
         r = await app_client.request(method, url_of(path, ids_, sample), **kwargs)
         label = f"{outsider.name}: {method} {path}"
         assert r.status_code == expected, f"{label} → {r.status_code} {r.text}"
@@ -283,9 +303,7 @@ async def test_outsiders_get_404_on_every_case_route(
     assert (after["state"], after["assignee_id"]) == (before["state"], before["assignee_id"])
 
     # The route works for the tenant's own instructor (the 404s above are not a broken route).
-    kwargs = {"headers": seed.auth(seed.instructor_token)}
-    if sample.body is not None:
-        kwargs["json"] = sample.body
+    kwargs = sample.request_kwargs(seed.auth(getattr(seed, sample.owner)))
     r = await app_client.request(method, url_of(path, ids_, sample), **kwargs)
     assert r.status_code == sample.owner_status, r.text
 

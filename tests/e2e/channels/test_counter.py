@@ -665,3 +665,40 @@ async def test_empty_note_is_refused(seed: Seed, app_client: AsyncTestClient[Any
         headers=hdr(seed, seed.counter_token),
     )
     assert_problem(r, (400, 422))
+
+
+async def test_at_most_twenty_people_are_shown(
+    seed: Seed, app_client: AsyncTestClient[Any]
+) -> None:
+    for n in range(21):
+        await new_record(
+            app_client,
+            seed,
+            given_name=f"Prénom{n:02d}",
+            family_name="Martin",
+            birthdate=None,
+            phone=None,
+            email=None,
+            postal_address=None,
+        )
+    r = await app_client.get(PEOPLE, params={"q": "martin"}, headers=hdr(seed, seed.counter_token))
+    assert r.status_code == 200, r.text
+    assert len(r.json()["items"]) == 20
+    assert r.json()["more"] is True
+    assert len(await found_ids(app_client, seed, q="martin prenom20")) == 1
+
+
+async def test_a_replayed_request_does_not_open_a_second_case_nor_a_second_code(
+    seed: Seed, app_client: AsyncTestClient[Any], sessionmaker: SM
+) -> None:
+    record = await new_record(app_client, seed)
+    headers = {**hdr(seed, seed.counter_token), "Idempotency-Key": "guichet-42"}
+    body = counter_request(person_id=record["id"])
+    first = await app_client.post(REQUESTS, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    again = await app_client.post(REQUESTS, json=body, headers=headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["case_id"] == first.json()["case_id"]
+    assert first.json()["claim_code"] and again.json()["claim_code"] is None
+    async with sessionmaker() as s:
+        assert len(list(await s.scalars(select(TrackingCode)))) == 1
