@@ -41,6 +41,7 @@ from identity.models import (
     WebSession,
 )
 from identity.oidc import LoginResult, OidcClient, OidcError
+from identity.person_search import refresh_person
 from identity.sessions import set_data
 from identity.siret import is_valid_siret
 from services.kernel.actor import Actor
@@ -214,6 +215,35 @@ def _new_identity(
 
 
 async def resolve_login(
+    session: AsyncSession,
+    *,
+    client: OidcClient,
+    result: LoginResult,
+    pending: PendingLogin,
+    current: Actor | None,
+    now: datetime,
+    ip: str | None,
+) -> Outcome:
+    """Decide who signs in (below), then refresh the person's search text (verified names and
+    birth date are found by the counter's search)."""
+    outcome = await _resolve_login(
+        session,
+        client=client,
+        result=result,
+        pending=pending,
+        current=current,
+        now=now,
+        ip=ip,
+    )
+    if outcome.person_id is not None:
+        await session.flush()
+        person = await session.get(Person, outcome.person_id)
+        if person is not None:
+            await refresh_person(session, person)
+    return outcome
+
+
+async def _resolve_login(
     session: AsyncSession,
     *,
     client: OidcClient,
@@ -536,6 +566,10 @@ async def approve_relink(
     )
     new.pivot_name_key, new.pivot_birth_key = pivot_keys(request.claims)
     session.add(new)
+    await session.flush()
+    person = await session.get(Person, request.person_id)
+    if person is not None:
+        await refresh_person(session, person)
     request.status = "approved"
     request.decided_at = now
     request.evidence = evidence

@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity import throttle
 from identity.models import Agent, OneTimeToken, Person
+from identity.person_search import refresh_search_text
 from identity.service import agent_actor, create_agent, get_tenant, grant_role, hash_token
 from identity.sessions import StartedSession, end_session, end_sessions_of, load_session
 from identity.sessions import start_session as _start_session
@@ -360,6 +361,7 @@ async def register(
     person = await session.scalar(select(Person).where(Person.login_email == address))
     if person is None:
         person = Person(login_email=address, given_name=given, family_name=family, created_at=now)
+        refresh_search_text(person)
         try:
             async with session.begin_nested():
                 session.add(person)
@@ -431,6 +433,7 @@ async def verify_email(
         person.given_name = str(data.get("given_name") or person.given_name)
         person.family_name = str(data.get("family_name") or person.family_name)
         person.contact_email = person.contact_email or person.login_email
+        refresh_search_text(person)
     # The other pending registrations of this address (other passwords) die with this one.
     await session.execute(
         update(OneTimeToken)

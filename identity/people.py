@@ -64,6 +64,7 @@ from identity.models import (
     WebSession,
 )
 from identity.organisations import mandate_status
+from identity.person_search import refresh_person
 from identity.sessions import end_sessions_of
 from services.kernel.actor import Actor
 from services.kernel.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
@@ -213,6 +214,7 @@ async def update_declared(
         )
     for name, text in cleaned.items():
         setattr(person, name, text)
+    await refresh_person(session, person)
     await session.flush()
     return person
 
@@ -589,6 +591,8 @@ async def erase_account(
         )
 
     person.status = ERASED_STATUS
+    person.search_text = ""
+    person.birthdate = None
     person.erased_at = now
     person.login_email = None
     person.email_verified_at = None

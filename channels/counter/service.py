@@ -113,9 +113,8 @@ async def cards(session: AsyncSession, people: list[Person]) -> list[PersonCard]
 
 
 def _search_journal_event() -> JournalEvent | None:
-    """``counter.person.searched`` once the journal knows it (asked of the lead)."""
-    event: JournalEvent | None = getattr(JournalEvent, "COUNTER_SEARCH", None)
-    return event
+    """Who searched whom: people's records are personal data (``counter.person.searched``)."""
+    return JournalEvent.COUNTER_SEARCH
 
 
 async def search_people(

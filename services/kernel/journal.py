@@ -54,6 +54,7 @@ class JournalEvent(StrEnum):
     CSRF_REFUSED = "identity.csrf.refused"
     DATA_EXPORTED = "identity.data.exported"
     PROFILE_UPDATED = "identity.profile.updated"
+    COUNTER_SEARCH = "counter.person.searched"
     ACCOUNT_ERASED = "identity.account.erased"
     BREAK_GLASS_CREATED = "admin.break_glass.created"
 

@@ -69,6 +69,9 @@ async def test_1_citizen_signs_in_with_franceconnect_and_gets_a_fresh_session(
         assert identity.acr == "eidas1"
         person = await s.get(Person, identity.person_id)
         assert person is not None and person.password_hash is None
+        # The counter finds her by her verified names and birth date.
+        assert "marie" in person.search_text and "dupont" in person.search_text
+        assert "d19850312" in person.search_text
     assert [e.event for e in await _events(sessionmaker, "identity.")] == [
         "identity.account.created",
         "identity.login",
