@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`.
-.PHONY: run test bench bench-intake bench-documents setup
+.PHONY: run test bench bench-intake bench-documents bench-channels setup
 
 setup:
 	./scripts/bootstrap.sh
@@ -10,10 +10,13 @@ run: setup
 test:
 	./scripts/test.sh
 
-bench: bench-intake bench-documents
+bench: bench-intake bench-documents bench-channels
 
 bench-intake: setup
 	.venv/bin/python -m tests.benchmarks.intake
 
 bench-documents: setup
 	.venv/bin/python -m tests.benchmarks.documents
+
+bench-channels: setup
+	.venv/bin/python -m tests.benchmarks.channels

@@ -62,7 +62,6 @@ def view_of(case: Case) -> CaseView:
         procedure_key=case.procedure_key,
         definition_version=case.definition_version,
         state=case.state,
-        channel=case.channel,
         submitter_id=case.submitter_id,
         assignee_id=case.assignee_id,
         payload=case.payload,

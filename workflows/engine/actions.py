@@ -23,7 +23,8 @@ class ActionFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class CaseView:
-    """What the engine and actions may read of a case."""
+    """What the engine and actions may read of a case. Not its channel: a request is handled the
+    same way whether it came by web, counter, phone or mail (DESIGN §4)."""
 
     id: uuid.UUID
     tenant_id: uuid.UUID
@@ -31,7 +32,6 @@ class CaseView:
     procedure_key: str
     definition_version: int
     state: str
-    channel: str
     submitter_id: uuid.UUID | None
     assignee_id: uuid.UUID | None
     payload: Mapping[str, Any] = field(default_factory=dict)

@@ -174,7 +174,6 @@ def make_case(state: str = "submitted", **fields: Any) -> CaseView:
         "procedure_key": "test.permit",
         "definition_version": 1,
         "state": state,
-        "channel": "api",
         "submitter_id": None,
         "assignee_id": None,
         "payload": {"title": "Abri de jardin", "area_m2": 12},
