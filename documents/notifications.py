@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from documents import mail
 from documents.contexts import base_context, french_datetime
 from documents.models import Notification, StoredDocument
-from identity.models import Tenant
+from identity.models import Agent, Tenant
 from services.kernel.actor import SYSTEM_ACTOR
 from services.kernel.logging import get_logger
 from services.kernel.settings import legal_settings, path_settings, smtp_settings
@@ -180,6 +180,58 @@ async def _thread(session: AsyncSession, case: Case, root: str) -> tuple[list[st
 # ----- the outbox handler -----------------------------------------------------------------------
 
 
+async def _agents_address(session: AsyncSession, case: Case, context: dict[str, Any]) -> str:
+    """The agent in charge, or else the service named on the acknowledgement."""
+    if case.assignee_id is not None:
+        agent = await session.get(Agent, case.assignee_id)
+        if agent is not None and agent.active:
+            return agent.email
+    return str(_contact(context)["email"])
+
+
+async def _notify_agents(
+    session: AsyncSession,
+    row: Outbox,
+    case: Case,
+    context: dict[str, Any],
+    content: mail.MailContent,
+    message_id: str,
+    now: datetime,
+    deps: JobDeps,
+) -> None:
+    to_address = await _agents_address(session, case, context)
+    notification = Notification(
+        outbox_id=row.id,
+        case_id=case.id,
+        channel="email",
+        template=str(row.payload.get("template")),
+        to_address=to_address,
+        subject=content.subject,
+        message_id=message_id,
+        status="sent",
+        document_ids={"documents": []},
+        created_at=now,
+        sent_at=now,
+    )
+    session.add(notification)
+    await session.flush()
+    settings = smtp_settings()
+    tenant = await session.get(Tenant, case.tenant_id)
+    if tenant is None:
+        raise LookupError(f"tenant {case.tenant_id} not found")
+    message = mail.build_message(
+        content,
+        sender=mail.sender_address(tenant.mail_from, settings.smtp_from, tenant.name),
+        to_name=str(context["contact"]["name"]),
+        to_address=to_address,
+        message_id=message_id,
+        references=[],
+        in_reply_to=None,
+        date=now,
+    )
+    await mail.transport_for(settings, path_settings().data_dir.resolve()).deliver(message)
+
+
 async def send_notification(session: AsyncSession, row: Outbox, deps: JobDeps) -> None:
     """Send (or queue for printing) the notification of one outbox row; the caller commits.
 
@@ -226,6 +278,9 @@ async def send_notification(session: AsyncSession, row: Outbox, deps: JobDeps) -
     document_ids = {"documents": [str(d.id) for d in documents]}
 
     cases = CaseService(session, deps.engine, deps.clock)
+    if payload.get("recipient") == "agent":
+        await _notify_agents(session, row, case, context, content, message_id, now, deps)
+        return
     if wants_postal(submitter):
         letter = Notification(
             outbox_id=row.id,

@@ -230,12 +230,16 @@ class People:
         return next(self._people, None)
 
 
+Factory = Callable[[SignedInPerson], Awaitable[Callable[[], Awaitable[None]]]]
+"""Given a signed-in person, prepares what makes one submission as that person."""
+
+
 async def timed_loop(
     workers: int,
     seconds: float,
     people: People,
     tally: Tally,
-    make_worker: Callable[[SignedInPerson], Awaitable[Callable[[], Awaitable[None]]]],
+    make_worker: Factory,
 ) -> None:
     """``workers`` tasks repeat one submission until ``seconds`` are over; successes that end
     inside the window count."""
@@ -270,17 +274,15 @@ async def timed_loop(
 
 # ----- web over HTTP ----------------------------------------------------------------------------
 
-
-Factory = Callable[[SignedInPerson], Awaitable[Callable[[], Awaitable[None]]]]
+clients: list[httpx.AsyncClient] = []
+"""Every HTTP client opened by the web phase, closed at its end."""
 
 
 class HttpFailure(Exception):
     pass
 
 
-def http_submission(
-    server: Server, cookie_name: str
-) -> Callable[[SignedInPerson], Awaitable[Callable[[], Awaitable[None]]]]:
+def http_submission(server: Server, cookie_name: str) -> Factory:
     async def for_person(person: SignedInPerson) -> Callable[[], Awaitable[None]]:
         client = httpx.AsyncClient(
             base_url=server.base_url,
@@ -309,9 +311,6 @@ def http_submission(
         return one
 
     return for_person
-
-
-clients: list[httpx.AsyncClient] = []
 
 
 def check(reply: httpx.Response, step: str) -> None:
@@ -363,7 +362,7 @@ async def actor_of(parts: InProcess, person_id: uuid.UUID) -> Any:
 
 def raw_submission(
     parts: InProcess,
-) -> Callable[[SignedInPerson], Awaitable[Callable[[], Awaitable[None]]]]:
+) -> Factory:
     """One transaction: store the file, intake.submit (as submit_draft calls it), the row."""
     from channels.intake import IntakeRequest, submit
     from channels.models import Attachment
@@ -415,7 +414,7 @@ def raw_submission(
 
 def service_submission(
     parts: InProcess,
-) -> Callable[[SignedInPerson], Awaitable[Callable[[], Awaitable[None]]]]:
+) -> Factory:
     """The functions the three HTTP handlers call, each in its own transaction(s)."""
     from channels.attachments.service import Uploads
     from channels.web import service

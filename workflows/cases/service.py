@@ -275,15 +275,27 @@ class CaseService:
                 "dans son dossier. Renvoyez-le sans « public »: false.",
                 errors=[{"field": "public", "message": "réservé aux agents", "type": "forbidden"}],
             )
-        return await self.record(
-            case_id,
-            "case.message",
-            actor,
-            {"text": text},
-            public=public,
-            channel=channel,
-            visible_to=actor,
+        case = await self.lock(case_id, visible_to=actor)
+        store = await self._store_for(case, channel)
+        event = await store.append_event(
+            store.next_seq(), kind="case.message", actor=actor, data={"text": text}, public=public
         )
+        if public:
+            # Each message is announced by e-mail (its text stays in the secure space): to the
+            # agents in charge when the person writes, to the person when an agent does.
+            to = "agent" if actor.kind in (ActorKind.PERSON, ActorKind.SYSTEM) else "submitter"
+            store.add_outbox(
+                "notification.send",
+                {
+                    "case_id": str(case.id),
+                    "template": "case.message" if to == "submitter" else "case.message_to_agent",
+                    "seq": event.seq,
+                    "recipient": to,
+                },
+                f"notification:{case.id}:message:{event.seq}",
+            )
+        await self.session.flush()
+        return event
 
     async def record(
         self,
