@@ -4,6 +4,8 @@ an agent's public message to the person; the text itself stays in the secure spa
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -11,25 +13,32 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from documents.jobs import JobDeps
 from documents.models import Notification
+from documents.storage import FileStorage
 from identity.service import authenticate
 from services.kernel.actor import Actor, ActorKind
 from services.kernel.clock import FrozenClock
 from tests.conftest import Seed
-from tests.integration.documents.test_mail import (  # noqa: F401 - fixtures
-    EMAIL,
-    deps,
-    drain,
-    open_case,
-    smtp,
-    storage,
-)
+from tests.integration.documents.test_mail import EMAIL, drain, open_case
 from tests.support.people import create_person
-from tests.support.smtp import SmtpSink
+from tests.support.smtp import SmtpSink, smtp_server
 from workflows.cases.models import Case
 from workflows.cases.service import CaseService
 from workflows.engine.runner import Engine
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpSink]:
+    with smtp_server(monkeypatch) as sink:
+        yield sink
+
+
+@pytest.fixture
+def deps(engine: Engine, clock: FrozenClock, tmp_path: Path) -> JobDeps:
+    return JobDeps(engine=engine, storage=FileStorage(tmp_path / "documents"), clock=clock)
+
+
 SM = async_sessionmaker[AsyncSession]
 SECRET = "Mon numéro fiscal est 1234567890123"
 
@@ -45,7 +54,7 @@ async def test_a_person_s_message_goes_to_the_service_and_an_agent_s_to_the_pers
     engine: Engine,
     clock: FrozenClock,
     deps: JobDeps,
-    smtp: SmtpSink,  # noqa: F811
+    smtp: SmtpSink,
 ) -> None:
     async with sessionmaker() as s:
         agent = await authenticate(s, seed.instructor_token, now=clock.now())
