@@ -28,7 +28,7 @@ import html
 import os
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -40,6 +40,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from channels.attachments.service import (
+    AttachmentRules,
+    Checked,
+    check_content,
+    rules_for,
+    spool,
+)
 from channels.intake import IntakeRequest, IntakeResult, normalise_contact, submit
 from channels.mail.parser import (
     DEFAULT_MAX_ATTACHMENTS,
@@ -59,6 +66,7 @@ from services.kernel.clock import Clock
 from services.kernel.errors import (
     Conflict,
     Forbidden,
+    GuichetError,
     HiddenDenial,
     NotFound,
     ValidationFailed,
@@ -152,24 +160,15 @@ def split_name(display_name: str) -> tuple[str, str]:
     return " ".join(words[:-1])[:120], words[-1][:120]
 
 
-_SNIFF: tuple[tuple[bytes, str], ...] = (
-    (b"%PDF-", "application/pdf"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF8", "image/gif"),
-    (b"PK\x03\x04", "application/zip"),
-)
+async def _checked(item: MailAttachment, rules: AttachmentRules) -> Checked:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield item.data
 
-
-def sniff(data: bytes, declared: str) -> str:
-    """The type the bytes show (a few signatures), else the declared one for text, else
-    application/octet-stream: a name or a header is never trusted to make a file "a PDF"."""
-    for magic, ctype in _SNIFF:
-        if data.startswith(magic):
-            return ctype
-    if declared.startswith("text/") or declared == "message/rfc822":
-        return declared
-    return "application/octet-stream"
+    spooled = await spool(chunks(), max_bytes=rules.max_bytes, rules=rules)
+    try:
+        return check_content(spooled, item.filename, rules)
+    finally:
+        spooled.discard()
 
 
 def _external_ref(message_id: str) -> str:
@@ -279,7 +278,9 @@ class MailService:
         await self.session.flush()
 
         def done(status: str, reason: str | None = None) -> Outcome:
-            mail.status, mail.reason = status, reason[:300] if reason else None
+            # Keeps what _keep_attachments noted (refused attachments) after the reason.
+            parts = [p for p in (reason, mail.reason) if p]
+            mail.status, mail.reason = status, " — ".join(parts)[:300] or None
             return Outcome(status, parsed.message_id, mail.id, mail.reason, mail.case_id)
 
         if parsed.auto_submitted:
@@ -439,16 +440,26 @@ class MailService:
     async def _keep_attachments(
         self, mail: InboundMail, attachments: Sequence[MailAttachment], case: Case | None
     ) -> None:
+        """Attachments go through the web's checks (size, type sniffed from the bytes, lying
+        extensions, image and zip bombs, names); a refused one is not kept, and the mail's
+        record says which and why."""
         now = self.clock.now()
+        rules = rules_for(case.procedure_key if case else "")
+        refused: list[str] = []
         for item in attachments:
+            try:
+                checked = await _checked(item, rules)
+            except GuichetError as exc:
+                refused.append(f"{item.filename} : {exc.detail}")
+                continue
             blob = await self.storage.put(item.data)
             self.session.add(
                 Attachment(
                     tenant_id=mail.tenant_id,
                     case_id=case.id if case else None,
                     inbound_mail_id=mail.id,
-                    filename=item.filename,
-                    content_type=sniff(item.data, item.content_type),
+                    filename=checked.filename,
+                    content_type=checked.content_type,
                     size=blob.size,
                     sha256=blob.sha256,
                     storage_key=blob.key,
@@ -456,6 +467,8 @@ class MailService:
                     created_at=now,
                 )
             )
+        if refused:
+            mail.reason = ("pièces refusées : " + " ; ".join(refused))[:300]
         await self.session.flush()
 
     # ----- new cases -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from channels.models import Attachment, InboundMail, MailRoute
 from documents.mail import EmlDirectoryTransport
 from documents.storage import FileStorage
 from services.kernel.clock import FrozenClock
+from tests.support.files import png
 from workflows.cases.models import Case, CaseEvent
 from workflows.engine.runner import Engine
 
@@ -184,9 +185,7 @@ async def test_reply_in_thread_adds_a_message_to_the_case(
         References=f"<m1@example.org> {ack['Message-ID']}",
         to=ack["Reply-To"],
     )
-    reply.add_attachment(
-        b"\x89PNG\r\n\x1a\nxx", maintype="image", subtype="png", filename="trou.png"
-    )
+    reply.add_attachment(png(), maintype="image", subtype="png", filename="trou.png")
     await lmtp.asend(reply, to=ack["Reply-To"])
     first, second = await inbound(sessionmaker)
     assert second.status == "message_added", second.reason
@@ -391,3 +390,23 @@ async def test_route_to_a_procedure_whose_form_a_mail_cannot_fill_goes_to_triage
         assert await s.scalar(select(func.count()).select_from(Case)) == 0
     [ack] = lmtp.acks()
     assert ack["In-Reply-To"] == "<m1@example.org>"
+
+
+async def test_mail_attachments_go_through_the_web_s_checks(
+    lmtp: Lmtp, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Same limits and checks as the web: a PNG named .pdf and an executable are not kept, and
+    the mail's record says why; the real PDF is kept."""
+    msg = mail(message_id="<m-files@example.org>")
+    msg.add_attachment(b"%PDF-1.4 plan", maintype="application", subtype="pdf", filename="plan.pdf")
+    msg.add_attachment(png(), maintype="application", subtype="pdf", filename="faux.pdf")
+    msg.add_attachment(
+        b"MZ\x90\x00exe", maintype="application", subtype="octet-stream", filename="x.exe"
+    )
+    assert await lmtp.asend(msg) == {}
+    [row] = await inbound(sessionmaker)
+    assert row.status == "case_opened"
+    assert row.reason and "faux.pdf" in row.reason and "x.exe" in row.reason
+    async with sessionmaker() as s:
+        kept = [a.filename for a in (await s.scalars(select(Attachment))).all()]
+    assert kept == ["plan.pdf"]

@@ -7,7 +7,6 @@ import io
 import struct
 import unicodedata
 import zipfile
-import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,21 +35,9 @@ from channels.attachments.service import (
     sniff,
     sniff_zip,
 )
+from tests.support.files import png
 
 pytestmark = pytest.mark.unit
-
-
-def png(width: int, height: int) -> bytes:
-    """A real PNG header (signature, IHDR with its CRC), a tiny IDAT and IEND."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00\xff\x00\x00")
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def jpeg(width: int, height: int, *, exif_bytes: int = 0) -> bytes:
