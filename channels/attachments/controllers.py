@@ -41,18 +41,26 @@ from services.kernel.actor import Actor, ActorKind
 from services.kernel.clock import Clock
 from services.kernel.errors import Unavailable
 from services.kernel.logging import get_logger
-from services.kernel.policy import Policy, agents, persons, policy_opt
+from services.kernel.policy import Policy, persons, policy_opt
 
 _log = get_logger("guichet.attachments")
 
 UPLOAD_TO_DRAFT = policy_opt(persons(description="the person who owns the open draft"))
 UPLOAD_TO_CASE = policy_opt(
-    agents(
-        *sorted(UPLOADER_ROLES),
-        description="counter and phone agents, instructors, of the case's tenant",
+    Policy(
+        kinds=frozenset({ActorKind.AGENT, ActorKind.PERSON}),
+        roles=frozenset(UPLOADER_ROLES),
+        description=(
+            "counter and phone agents, instructors, of the case's tenant; the person concerned"
+        ),
     )
 )
-LIST_CASE = policy_opt(agents(description="agents with a role in the case's tenant"))
+LIST_CASE = policy_opt(
+    Policy(
+        kinds=frozenset({ActorKind.AGENT, ActorKind.PERSON}),
+        description="agents with a role in the case's tenant; the person concerned",
+    )
+)
 READ = policy_opt(
     Policy(
         kinds=frozenset({ActorKind.PERSON, ActorKind.AGENT}),

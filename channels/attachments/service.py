@@ -550,6 +550,11 @@ async def case_for_upload(
     case = await session.scalar(query)
     if case is None:
         raise NotFound(CASE_NOT_FOUND)
+    if actor.kind is ActorKind.PERSON:
+        # The person concerned (or who represents them) adds pieces to their own case.
+        if not actor.sees_person(case.submitter_id, case.organisation_id):
+            raise HiddenDenial(CASE_NOT_FOUND)
+        return case
     if actor.kind is not ActorKind.AGENT or not (actor.roles_in(case.tenant_id) & UPLOADER_ROLES):
         raise HiddenDenial(CASE_NOT_FOUND)
     return case
@@ -750,7 +755,10 @@ async def case_attachments(
     case = await session.get(Case, case_id)
     if case is None:
         raise NotFound(CASE_NOT_FOUND)
-    if actor.kind is not ActorKind.AGENT or not actor.can_act_in(case.tenant_id):
+    if actor.kind is ActorKind.PERSON:
+        if not actor.sees_person(case.submitter_id, case.organisation_id):
+            raise HiddenDenial(CASE_NOT_FOUND)
+    elif actor.kind is not ActorKind.AGENT or not actor.can_act_in(case.tenant_id):
         raise HiddenDenial(CASE_NOT_FOUND)
     rows = await session.scalars(
         select(Attachment)
@@ -769,6 +777,10 @@ async def readable_attachment(
         raise NotFound(ATTACHMENT_NOT_FOUND)
     if actor.kind is ActorKind.PERSON and attachment.person_id == actor.id:
         return attachment
+    if actor.kind is ActorKind.PERSON and attachment.case_id is not None:
+        case = await session.get(Case, attachment.case_id)
+        if case is not None and actor.sees_person(case.submitter_id, case.organisation_id):
+            return attachment
     if (
         actor.kind is ActorKind.AGENT
         and attachment.tenant_id is not None

@@ -33,6 +33,7 @@ from tests.conftest import Seed, permit_request
 from tests.support.citizens import as_person
 from tests.support.http import assert_problem
 from tests.support.people import SignedIn, create_person, sign_in
+from workflows.cases.models import Case
 from workflows.engine.runner import Engine
 
 pytestmark = pytest.mark.e2e
@@ -574,3 +575,34 @@ async def test_storage_down_means_503_and_no_row(
     body = assert_problem(r, 503)
     assert "stockage" in body["detail"]
     assert await rows(sessionmaker) == 0
+
+
+async def test_the_person_concerned_adds_a_piece_to_their_case_and_the_agent_reads_it(
+    seed: Seed, app_client: AsyncTestClient[Any], sessionmaker: SM, clock: FrozenClock
+) -> None:
+    """Secure messages with attachments (issue 5): the person sends a piece on their own case;
+    the agents of the tenant list and download it; another person still gets 404."""
+    case_id = await open_case(app_client, seed)
+    me, _ = await person_with_draft(sessionmaker, seed, clock)
+    async with sessionmaker() as s, s.begin():
+        case = await s.get(Case, uuid.UUID(str(case_id)))
+        assert case is not None
+        case.submitter_id = me.person_id
+    body = pdf(2000)
+    r = await app_client.post(
+        f"/api/v1/cases/{case_id}/attachments",
+        content=body,
+        headers={**as_person(me), "X-Filename": "justificatif.pdf"},
+    )
+    assert r.status_code == 201, r.text
+    attachment_id = r.json()["id"]
+    listed = await app_client.get(
+        f"/api/v1/cases/{case_id}/attachments", headers=seed.auth(seed.instructor_token)
+    )
+    assert [a["filename"] for a in listed.json()] == ["justificatif.pdf"]
+    mine = await app_client.get(f"/api/v1/cases/{case_id}/attachments", headers=as_person(me))
+    assert [a["id"] for a in mine.json()] == [attachment_id]
+    got = await app_client.get(
+        f"/api/v1/attachments/{attachment_id}", headers=seed.auth(seed.instructor_token)
+    )
+    assert got.status_code == 200 and got.content == body
