@@ -56,6 +56,7 @@ from services.kernel.errors import (
     Unavailable,
     ValidationFailed,
 )
+from services.kernel.journal import JournalEvent, record
 from services.kernel.logging import get_logger
 from workflows.cases.models import Case
 
@@ -726,6 +727,15 @@ class Uploads:
                 actor_id=str(actor.id),
                 tenant_id=str(target.tenant_id),
             )
+            async with self.sessionmaker() as session, session.begin():
+                record(
+                    session,
+                    JournalEvent.FILE_INFECTED,
+                    at=self.clock.now(),
+                    actor=actor,
+                    tenant_id=target.tenant_id,
+                    data={"signature": result.signature, "sha256": spooled.sha256},
+                )
             raise VirusDetected(
                 "Fichier refusé : virus détecté. Il n'a pas été enregistré ; analysez votre "
                 "appareil avec un antivirus, puis envoyez une copie saine du document.",

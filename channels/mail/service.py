@@ -71,6 +71,7 @@ from services.kernel.errors import (
     NotFound,
     ValidationFailed,
 )
+from services.kernel.journal import JournalEvent, record
 from services.kernel.logging import get_logger
 from services.kernel.settings import smtp_settings
 from workflows.cases.models import Case, Outbox
@@ -871,6 +872,14 @@ async def qualify(
     mail.status, mail.case_id = CASE_OPENED, result.case_id
     mail.reason = f"qualifié en {procedure}"
     mail.decided_by_agent_id, mail.decided_at = actor.id, now
+    record(
+        session,
+        JournalEvent.MAIL_QUALIFIED,
+        at=now,
+        actor=actor,
+        tenant_id=mail.tenant_id,
+        data={"mail_id": str(mail.id), "case_id": str(result.case_id), "procedure": procedure},
+    )
     await session.flush()
     return mail, result
 
@@ -898,6 +907,14 @@ async def reject(
     now = clock.now()
     mail.status, mail.reason = REJECTED, f"réponse d'un agent : {reply}"[:300]
     mail.decided_by_agent_id, mail.decided_at = actor.id, now
+    record(
+        session,
+        JournalEvent.MAIL_REJECTED,
+        at=now,
+        actor=actor,
+        tenant_id=mail.tenant_id,
+        data={"mail_id": str(mail.id), "sender": mail.sender},
+    )
     await session.flush()
     if not mail.sender:
         return mail, None

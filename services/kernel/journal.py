@@ -55,6 +55,9 @@ class JournalEvent(StrEnum):
     DATA_EXPORTED = "identity.data.exported"
     PROFILE_UPDATED = "identity.profile.updated"
     COUNTER_SEARCH = "counter.person.searched"
+    MAIL_QUALIFIED = "mail.triage.qualified"
+    MAIL_REJECTED = "mail.triage.rejected"
+    FILE_INFECTED = "attachments.virus.found"
     ACCOUNT_ERASED = "identity.account.erased"
     BREAK_GLASS_CREATED = "admin.break_glass.created"
 

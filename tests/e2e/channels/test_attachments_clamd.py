@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.attachments.clamd import ClamdClient, ClamdUnavailable
 from channels.models import Attachment, Draft
 from services.kernel.clock import FrozenClock
+from services.kernel.journal import JournalEntry
 from services.kernel.settings import path_settings
 from tests.conftest import Seed
 from tests.support.citizens import as_person
@@ -127,6 +128,13 @@ async def test_the_eicar_test_file_is_refused_and_nothing_is_kept(
     assert "virus détecté" in body["detail"]
     assert clamd.scans == 1
     assert await rows(sessionmaker) == 0
+    async with sessionmaker() as s:
+        [found] = (
+            await s.scalars(
+                select(JournalEntry).where(JournalEntry.event == "attachments.virus.found")
+            )
+        ).all()
+    assert found.actor_id == me.person_id and "EICAR" in found.data["signature"]
     assert stored_files() == []
     assert list(private_tmp.iterdir()) == []
 

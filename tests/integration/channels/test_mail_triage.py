@@ -18,6 +18,7 @@ from channels.mail.service import MailService, MailSettings
 from channels.models import Attachment, InboundMail, MailRoute
 from documents.storage import storage_from_settings
 from services.kernel.clock import FrozenClock
+from services.kernel.journal import JournalEntry
 from services.kernel.settings import path_settings
 from tests.support.http import assert_problem
 from workflows.cases.models import Case, CaseEvent
@@ -198,6 +199,12 @@ async def test_reject_answers_the_sender_in_thread(
         headers=seed.auth(seed.instructor_token),
     )
     assert r.status_code == 200, r.text
+    async with sessionmaker() as s:
+        events = [
+            e.event
+            for e in await s.scalars(select(JournalEntry).where(JournalEntry.event.like("mail.%")))
+        ]
+    assert events == ["mail.triage.rejected"]
     assert r.json()["status"] == "rejected"
     replies = sent_mails()[before:]
     [reply] = replies
