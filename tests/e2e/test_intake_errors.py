@@ -620,6 +620,41 @@ async def test_idempotency_key_replay_returns_the_same_case(
     assert await count_cases(sessionmaker) == 2
 
 
+async def test_another_client_s_idempotency_key_never_returns_its_case(
+    app_client: AsyncTestClient[Any],
+    seed: Seed,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    clock: FrozenClock,
+) -> None:
+    """Two portals of one commune may pick the same key: the second gets a 409, never the
+    first one's case (its reference, its applicant)."""
+    from identity import service as ids
+    from identity.models import Tenant
+
+    async with sessionmaker() as s, s.begin():
+        tenant = await s.scalar(select(Tenant).where(Tenant.insee_code == "69001"))
+        assert tenant is not None
+        other, secret = await ids.create_api_client(
+            s, now=clock.now(), tenant=tenant, name="Portail B de A", scopes=["intake:write"]
+        )
+    key = {"Idempotency-Key": "req-0001"}
+    first = await app_client.post(
+        INTAKE,
+        json=permit_request(),
+        headers={**seed.auth(await client_token(app_client, seed)), **key},
+    )
+    assert first.status_code == 201, first.text
+    second = await app_client.post(
+        INTAKE,
+        json=permit_request(),
+        headers={**seed.auth(await api_token(app_client, other.client_id, secret)), **key},
+    )
+    body = assert_problem(second, 409)
+    assert first.json()["reference"] not in second.text
+    assert "autre client" in body["detail"]
+    assert await count_cases(sessionmaker) == 1
+
+
 async def test_overlong_idempotency_key_is_refused(
     app_client: AsyncTestClient[Any], seed: Seed
 ) -> None:

@@ -16,6 +16,7 @@ from services.kernel.actor import Actor, ActorKind, Role
 from services.kernel.clock import Clock
 from services.kernel.db import is_postgres
 from services.kernel.errors import (
+    Conflict,
     Forbidden,
     HiddenDenial,
     NotFound,
@@ -129,6 +130,14 @@ class CaseService:
             if existing_id is not None:
                 existing = await self.session.get(Case, existing_id)
                 assert existing is not None
+                if existing.api_client_id != api_client_id:
+                    # Another client's (or channel user's) request: never hand its case over.
+                    raise Conflict(
+                        "Cette référence externe (ou clé d'idempotence) est déjà celle d'une "
+                        "demande déposée par un autre client de la collectivité : choisissez-en "
+                        "une autre.",
+                        extra={"external_ref": external_ref},
+                    )
                 return OpenedCase(existing, created=False)
         case = Case(
             id=case_id or new_id(),
