@@ -21,12 +21,14 @@ class SignedIn:
 
     @property
     def cookies(self) -> dict[str, str]:
-        return {session_settings().cookie_name: self.cookie}
+        """The browser's cookie header, sent explicitly: the session cookie is ``Secure`` and
+        the test client talks plain HTTP (httpx deprecates per-request ``cookies=``)."""
+        return {"Cookie": f"{session_settings().cookie_name}={self.cookie}"}
 
     @property
     def headers(self) -> dict[str, str]:
-        """Headers for an unsafe request (the cookie itself goes through ``cookies``)."""
-        return {"X-CSRF-Token": self.csrf}
+        """Headers for an unsafe request: the cookie and the CSRF token."""
+        return {**self.cookies, "X-CSRF-Token": self.csrf}
 
 
 async def create_person(

@@ -126,13 +126,10 @@ async def test_the_same_request_by_web_counter_phone_and_mail_makes_the_same_cas
     r = await app_client.post(
         "/api/v1/drafts",
         json={"tenant": "69001", "procedure": "general.request", "payload": PAYLOAD},
-        cookies=lea.cookies,
         headers=lea.headers,
     )
     assert r.status_code == 201, r.text
-    r = await app_client.post(
-        f"/api/v1/drafts/{r.json()['id']}/submit", cookies=lea.cookies, headers=lea.headers
-    )
+    r = await app_client.post(f"/api/v1/drafts/{r.json()['id']}/submit", headers=lea.headers)
     assert r.status_code == 201, r.text
     cases["web"] = uuid.UUID(r.json()["case_id"])
 

@@ -284,7 +284,9 @@ async def test_14_logout_ends_the_local_session_then_the_provider_s(
     assert len(query["state"][0]) >= 32
 
     # The old cookie is dead, also for the API.
-    dead = await guichet.api.get("/api/v1/auth/me", cookies={"guichet_session": old_cookie or ""})
+    dead = await guichet.api.get(
+        "/api/v1/auth/me", headers={"Cookie": f"guichet_session={old_cookie}"}
+    )
     assert_problem(dead, 401)
 
     # The provider asks to confirm, then comes back with the same state.
@@ -403,7 +405,7 @@ async def test_19_a_planted_session_id_is_never_the_signed_in_one(
     r = await guichet.follow_to_guichet(r)
     assert r.status_code == 303
     assert guichet.cookie() != planted
-    r = await guichet.api.get("/api/v1/auth/me", cookies={"guichet_session": planted})
+    r = await guichet.api.get("/api/v1/auth/me", headers={"Cookie": f"guichet_session={planted}"})
     assert_problem(r, 401)
     # A made-up cookie value is ignored and replaced.
     guichet.browser.client.cookies.clear()

@@ -34,16 +34,16 @@ async def test_people_see_published_demarches_only(
         sessionmaker, await create_person(sessionmaker, now=clock.now()), now=clock.now()
     )
     async with AsyncTestClient(app) as client:
-        r = await client.get("/api/v1/procedures/", cookies=person.cookies)
+        r = await client.get("/api/v1/procedures/", headers=person.cookies)
         assert r.status_code == 200, r.text
         keys = {p["key"] for p in r.json()}
         assert "test.permit" in keys and "general.request" in keys
         assert "test.internal" not in keys
         assert_problem(
-            await client.get("/api/v1/procedures/test.internal", cookies=person.cookies), 404
+            await client.get("/api/v1/procedures/test.internal", headers=person.cookies), 404
         )
         assert (
-            await client.get("/api/v1/procedures/test.permit", cookies=person.cookies)
+            await client.get("/api/v1/procedures/test.permit", headers=person.cookies)
         ).status_code == 200
 
         r = await client.get("/api/v1/procedures/", headers=seed.auth(seed.instructor_token))

@@ -33,13 +33,13 @@ async def test_a_session_ends_after_30_minutes_without_use(
     person = await create_person(sessionmaker, now=clock.now())
     signed = await sign_in(sessionmaker, person, now=clock.now())
     clock.advance(timedelta(minutes=29))
-    r = await app_client.get("/api/v1/auth/me", cookies=signed.cookies)
+    r = await app_client.get("/api/v1/auth/me", headers=signed.cookies)
     assert r.status_code == 200, r.text
     assert r.json()["kind"] == "person"
     clock.advance(timedelta(minutes=29))  # 29 min after the last use
-    assert (await app_client.get("/api/v1/auth/me", cookies=signed.cookies)).status_code == 200
+    assert (await app_client.get("/api/v1/auth/me", headers=signed.cookies)).status_code == 200
     clock.advance(timedelta(minutes=31))
-    r = await app_client.get("/api/v1/auth/me", cookies=signed.cookies)
+    r = await app_client.get("/api/v1/auth/me", headers=signed.cookies)
     body = assert_problem(r, 401)
     assert "connectez-vous" in body["detail"]
 
@@ -53,9 +53,9 @@ async def test_a_session_ends_12_hours_after_login_even_when_used(
     signed = await sign_in(sessionmaker, person, now=clock.now())
     for _ in range(47):  # every 15 minutes for 11 h 45
         clock.advance(timedelta(minutes=15))
-        assert (await app_client.get("/api/v1/auth/me", cookies=signed.cookies)).status_code == 200
+        assert (await app_client.get("/api/v1/auth/me", headers=signed.cookies)).status_code == 200
     clock.advance(timedelta(minutes=15))
-    assert_problem(await app_client.get("/api/v1/auth/me", cookies=signed.cookies), 401)
+    assert_problem(await app_client.get("/api/v1/auth/me", headers=signed.cookies), 401)
 
 
 async def test_unsafe_requests_with_the_cookie_need_the_csrf_token_and_refusals_are_journaled(
@@ -66,18 +66,16 @@ async def test_unsafe_requests_with_the_cookie_need_the_csrf_token_and_refusals_
     person = await create_person(sessionmaker, now=clock.now())
     signed = await sign_in(sessionmaker, person, now=clock.now())
     change = {"phone": "04 78 00 00 00"}
-    r = await app_client.patch("/api/v1/me", cookies=signed.cookies, json=change)
+    r = await app_client.patch("/api/v1/me", headers=signed.cookies, json=change)
     body = assert_problem(r, 403)
     assert "CSRF" in body["detail"]
     r = await app_client.patch(
-        "/api/v1/me", cookies=signed.cookies, json=change, headers={"X-CSRF-Token": "x" * 43}
+        "/api/v1/me", json=change, headers={**signed.cookies, "X-CSRF-Token": "x" * 43}
     )
     assert_problem(r, 403)
     refused = await _events(sessionmaker, "identity.csrf.refused")
     assert len(refused) == 2 and refused[0].actor_id == person
-    r = await app_client.patch(
-        "/api/v1/me", cookies=signed.cookies, json=change, headers=signed.headers
-    )
+    r = await app_client.patch("/api/v1/me", json=change, headers=signed.headers)
     assert r.status_code == 200, r.text
 
 
