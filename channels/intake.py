@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import select
@@ -41,6 +42,7 @@ from identity.organisations import (
     mandate_status,
     procedures_of,
 )
+from identity.person_search import normal_email, phone_digits
 from identity.service import TenantCache
 from identity.siret import is_valid_siren, is_valid_siret
 from services.kernel.actor import Actor, ActorKind, Scope
@@ -53,6 +55,7 @@ from workflows.engine.runner import Engine
 
 Channel = Literal["web", "counter", "phone", "mail", "open311", "einvoice", "api"]
 CLOCK_SKEW = timedelta(minutes=5)
+PARIS = ZoneInfo("Europe/Paris")
 
 
 class Submitter(BaseModel):
@@ -212,7 +215,9 @@ class PersonFiling:
 
 
 def _fr_date(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%d/%m/%Y")
+    """The date in the legal time zone (a mandate ending at 23:30 UTC ends the next day in
+    Paris)."""
+    return at.astimezone(PARIS).strftime("%d/%m/%Y")
 
 
 async def _franceconnect_identity(
@@ -639,16 +644,13 @@ _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud a
 
 
 def normalise_contact(value: str | None) -> str | None:
-    """An e-mail lower-cased, or a phone number's digits (+33 and 0 prefixes made equal)."""
+    """An e-mail lower-cased, or a phone number's digits: the same rules as the counter's person
+    search (identity.person_search), so a number typed as +33, 0033 or 06 is one number."""
     if not value:
         return None
-    value = value.strip()
     if "@" in value:
-        return value.lower()
-    digits = "".join(ch for ch in value if ch.isdigit())
-    if digits.startswith("33") and len(digits) == 11:
-        digits = "0" + digits[2:]
-    return digits or None
+        return normal_email(value)
+    return phone_digits(value)
 
 
 def hash_code(code: str) -> str:
