@@ -601,5 +601,16 @@ def mail_poll(once: bool, interval: float) -> None:
         click.echo("Relève arrêtée.")
 
 
+def _add_area_commands() -> None:
+    from services.cli_cemeteries import cemeteries
+    from services.cli_invoices import invoices
+
+    main.add_command(cemeteries)
+    main.add_command(invoices)
+
+
+_add_area_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -12,6 +12,8 @@ MODEL_MODULES = (
     "workflows.cases.models",
     "documents.models",
     "channels.models",
+    "workflows.procedures.street_reports.models",
+    "workflows.procedures.cemeteries.models",
 )
 
 

@@ -23,7 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from channels.api.controllers import IntakeController
 from channels.attachments.controllers import AttachmentController
 from channels.counter.controllers import CounterController
+from channels.einvoice.routes import CONTROLLERS as EINVOICE_CONTROLLERS
 from channels.mail.controllers import MailRouteController, MailTriageController
+from channels.open311.routes import CONTROLLERS as OPEN311_CONTROLLERS
 from channels.web.controllers import DraftController, TrackingController, WebCatalogueController
 from documents.controllers import DocumentController
 from documents.mail import DirectMailer, transport_for
@@ -60,6 +62,8 @@ from services.kernel.settings import (
 from workflows.cases.controllers import CaseController, ProcedureController
 from workflows.engine.runner import Engine
 from workflows.procedures import build_engine
+from workflows.procedures.cemeteries.routes import CONTROLLERS as CEMETERY_CONTROLLERS
+from workflows.procedures.street_reports.routes import CONTROLLERS as STREET_REPORT_CONTROLLERS
 
 
 @dataclass
@@ -215,6 +219,10 @@ def create_app(config: AppConfig | None = None) -> Litestar:
             TrackingController,
             MailTriageController,
             MailRouteController,
+            *STREET_REPORT_CONTROLLERS,
+            *OPEN311_CONTROLLERS,
+            *CEMETERY_CONTROLLERS,
+            *EINVOICE_CONTROLLERS,
         ],
     )
     app = Litestar(

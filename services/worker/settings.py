@@ -13,6 +13,8 @@ from arq import cron
 from arq.connections import RedisSettings as ArqRedisSettings
 from arq.worker import Worker
 
+from channels.einvoice import jobs as einvoice_jobs
+from channels.open311 import jobs as open311_jobs
 from channels.web import jobs as web_jobs
 from documents import jobs as document_jobs
 from documents import notifications as document_notifications
@@ -35,13 +37,24 @@ from services.worker import outbox
 from workflows.cases.jobs import fire_due_deadlines
 from workflows.engine.runner import Engine
 from workflows.procedures import build_engine
+from workflows.procedures.cemeteries import jobs as cemetery_jobs
+from workflows.procedures.street_reports import jobs as street_report_jobs
+
+AREA_JOBS = (street_report_jobs, open311_jobs, cemetery_jobs, einvoice_jobs)
 
 EVERY_2_SECONDS = set(range(0, 60, 2))
 EVERY_10_SECONDS = set(range(0, 60, 10))
 
 
 def all_handlers() -> dict[str, OutboxHandler]:
-    return {**document_jobs.HANDLERS, **document_notifications.HANDLERS, **webhooks.HANDLERS}
+    handlers: dict[str, OutboxHandler] = {
+        **document_jobs.HANDLERS,
+        **document_notifications.HANDLERS,
+        **webhooks.HANDLERS,
+    }
+    for area in AREA_JOBS:
+        handlers.update(area.HANDLERS)
+    return handlers
 
 
 def all_failure_handlers() -> dict[str, FailureHandler]:
@@ -141,6 +154,7 @@ def build_worker(config: WorkerConfig | None = None, **overrides: Any) -> Worker
             cron(fire_deadlines, second=EVERY_10_SECONDS, run_at_startup=True, unique=True),
             cron(identity_housekeeping, minute=17, second=0, unique=True),
             cron(draft_housekeeping, hour=7, minute=5, second=0, unique=True),
+            *(job for area in AREA_JOBS for job in area.CRON_JOBS),
         ],
         "redis_settings": ArqRedisSettings.from_dsn(redis_url),
         "queue_name": redis_settings().redis_queue,

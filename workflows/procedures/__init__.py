@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable
 from services.kernel.actor import KNOWN_ROLES
 from workflows.engine.actions import default_action_registry
 from workflows.engine.runner import Engine
-from workflows.procedures import general
+from workflows.procedures import cemeteries, general, street_reports
 
-CORE_DEFINITIONS = (general.DEFINITION,)
+CORE_DEFINITIONS = (general.DEFINITION, *street_reports.DEFINITIONS, *cemeteries.DEFINITIONS)
 
 
 def load_extension(spec: str) -> Callable[[Engine], None]:
