@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "channels.models",
     "workflows.procedures.street_reports.models",
     "workflows.procedures.cemeteries.models",
+    "channels.open311.models",
 )
 
 

@@ -25,7 +25,7 @@ from services.kernel.errors import (
 )
 from services.kernel.ids import new_id
 from services.kernel.ports import AgentDirectory
-from workflows.cases import repository
+from workflows.cases import projections, repository
 from workflows.cases._store import GENESIS_HASH, DbCaseStore, calendar_of, view_of
 from workflows.cases.models import Case, CaseEvent, Deadline, Outbox, ReferenceCounter
 from workflows.engine.definitions import Definition
@@ -182,6 +182,7 @@ class CaseService:
         if store.fresh_outbox:
             await conn.execute(insert(OUTBOX_TABLE), store.fresh_outbox)
         await self.session.flush()
+        await projections.project_opened(self.session, case)
         return OpenedCase(case, created=True)
 
     # ----- transitions ------------------------------------------------------------------------
@@ -240,6 +241,7 @@ class CaseService:
         steps = await self.engine.apply(definition, store, transition, actor, payload)
         case.version += 1
         await self.session.flush()
+        await projections.project_transitioned(self.session, case, steps)
         return case, steps
 
     async def fire_deadline(self, deadline: Deadline, actor: Actor) -> list[Step]:
@@ -266,6 +268,8 @@ class CaseService:
             return []
         steps = await self.engine.apply(definition, store, deadline.transition, actor, None)
         case.version += 1
+        await self.session.flush()
+        await projections.project_transitioned(self.session, case, steps)
         return steps
 
     # ----- messages and assignment ------------------------------------------------------------

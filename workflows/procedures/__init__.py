@@ -11,11 +11,16 @@ import importlib
 from collections.abc import Callable, Iterable
 
 from services.kernel.actor import KNOWN_ROLES
+from workflows.cases import projections
 from workflows.engine.actions import default_action_registry
 from workflows.engine.runner import Engine
 from workflows.procedures import cemeteries, general, street_reports
 
 CORE_DEFINITIONS = (general.DEFINITION, *street_reports.DEFINITIONS, *cemeteries.DEFINITIONS)
+
+for _package in (street_reports, cemeteries):
+    for _key, _projector in _package.PROJECTORS.items():
+        projections.register(_key, _projector)
 
 
 def load_extension(spec: str) -> Callable[[Engine], None]:
