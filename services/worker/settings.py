@@ -15,6 +15,7 @@ from arq.worker import Worker
 
 from channels.einvoice import jobs as einvoice_jobs
 from channels.open311 import jobs as open311_jobs
+from channels.opendata import jobs as opendata_jobs
 from channels.web import jobs as web_jobs
 from documents import jobs as document_jobs
 from documents import notifications as document_notifications
@@ -40,7 +41,7 @@ from workflows.procedures import build_engine
 from workflows.procedures.cemeteries import jobs as cemetery_jobs
 from workflows.procedures.street_reports import jobs as street_report_jobs
 
-AREA_JOBS = (street_report_jobs, open311_jobs, cemetery_jobs, einvoice_jobs)
+AREA_JOBS = (street_report_jobs, open311_jobs, opendata_jobs, cemetery_jobs, einvoice_jobs)
 
 EVERY_2_SECONDS = set(range(0, 60, 2))
 EVERY_10_SECONDS = set(range(0, 60, 10))

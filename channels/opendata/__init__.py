@@ -1,0 +1,1 @@
+"""Public outputs of the street reports: open data GeoJSON export and statistics; report photos."""
