@@ -27,6 +27,7 @@ from channels.einvoice.routes import CONTROLLERS as EINVOICE_CONTROLLERS
 from channels.mail.controllers import MailRouteController, MailTriageController
 from channels.open311.routes import CONTROLLERS as OPEN311_CONTROLLERS
 from channels.opendata.routes import CONTROLLERS as OPENDATA_CONTROLLERS
+from channels.street.routes import CONTROLLERS as STREET_CONTROLLERS
 from channels.web.controllers import DraftController, TrackingController, WebCatalogueController
 from documents.controllers import DocumentController
 from documents.mail import DirectMailer, transport_for
@@ -221,6 +222,7 @@ def create_app(config: AppConfig | None = None) -> Litestar:
             MailTriageController,
             MailRouteController,
             *STREET_REPORT_CONTROLLERS,
+            *STREET_CONTROLLERS,
             *OPEN311_CONTROLLERS,
             *OPENDATA_CONTROLLERS,
             *CEMETERY_CONTROLLERS,
