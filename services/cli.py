@@ -505,17 +505,17 @@ def mail() -> None:
     pass
 
 
-def _mail_parts() -> tuple[Any, Any, Any, Any, Any]:
+def _mail_parts() -> tuple[Any, Any, Any, Any]:
+    """What the listeners need. Acknowledgements go through the outbox: a worker (``guichet
+    run`` or ``guichet worker``) sends them."""
     from channels.mail.service import MailSettings
-    from documents.mail import transport_for
     from documents.storage import storage_from_settings
-    from services.kernel.settings import engine_settings, smtp_settings
+    from services.kernel.settings import engine_settings
     from workflows.procedures import build_engine
 
     return (
         build_engine(engine_settings().extensions()),
         storage_from_settings(),
-        transport_for(smtp_settings(), path_settings().data_dir),
         MailSettings.from_env(),
         SystemClock(),
     )
@@ -530,7 +530,7 @@ def mail_lmtp(host: str, port: int, smtp: bool) -> None:
     from services.kernel.logging import configure_logging
 
     configure_logging()
-    engine, storage, transport, settings, clock = _mail_parts()
+    engine, storage, settings, clock = _mail_parts()
 
     async def go() -> None:
         db = make_engine(effective_database_url())
@@ -539,7 +539,6 @@ def mail_lmtp(host: str, port: int, smtp: bool) -> None:
             engine=engine,
             clock=clock,
             storage=storage,
-            transport=transport,
             settings=settings,
             source="smtp" if smtp else "lmtp",
         )
@@ -570,7 +569,7 @@ def mail_poll(once: bool, interval: float) -> None:
         _fail(str(exc))
         return
     configure_logging()
-    engine, storage, transport, settings, clock = _mail_parts()
+    engine, storage, settings, clock = _mail_parts()
 
     async def go() -> None:
         db = make_engine(effective_database_url())
@@ -580,7 +579,6 @@ def mail_poll(once: bool, interval: float) -> None:
             engine=engine,
             clock=clock,
             storage=storage,
-            transport=transport,
             mail_settings=settings,
         )
         try:

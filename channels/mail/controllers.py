@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
-from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,14 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.mail import service as mails
 from channels.models import MailRoute
-from documents.mail import transport_for
 from documents.storage import storage_from_settings
 from identity.service import TenantCache
 from services.kernel.actor import Actor, Role
 from services.kernel.clock import Clock
 from services.kernel.errors import Conflict, Forbidden, ValidationFailed
 from services.kernel.policy import agents, policy_opt
-from services.kernel.settings import path_settings, smtp_settings
 from workflows.engine.runner import Engine
 
 TRIAGE_POLICY = agents(
@@ -187,10 +184,9 @@ class MailTriageController(Controller):
         mail_id: FromPath[uuid.UUID],
         data: JSONBody[RejectBody],
     ) -> Response[MailItem]:
-        mail, reply = await mails.reject(session, clock, actor, mail_id, reply=data.reply)
-        transport = transport_for(smtp_settings(), path_settings().data_dir)
-        # A background task runs after the response, so after the request's COMMIT.
-        return Response(_item(mail), background=BackgroundTask(mails.deliver, transport, reply))
+        # The reply is queued in the outbox by this request's transaction.
+        mail, _ = await mails.reject(session, clock, actor, mail_id, reply=data.reply)
+        return Response(_item(mail))
 
 
 # ----- inbound addresses (admins) -------------------------------------------------------------

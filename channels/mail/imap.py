@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.mail.parser import MailRejected
 from channels.mail.service import MailService, MailSettings, Outcome, process
-from documents import mail as outgoing
 from documents.storage import DocumentStorage
 from services.kernel.clock import Clock
 from services.kernel.logging import get_logger
@@ -101,7 +100,6 @@ class ImapPoller:
     engine: Engine
     clock: Clock
     storage: DocumentStorage
-    transport: outgoing.MailTransport
     mail_settings: MailSettings
 
     async def poll_once(self) -> PollResult:
@@ -150,7 +148,6 @@ class ImapPoller:
                 self.engine,
                 self.clock,
                 self.storage,
-                self.transport,
                 raw,
                 source="imap",
                 default_recipient=self.settings.address,

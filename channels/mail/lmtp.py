@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.mail.parser import MailRejected
 from channels.mail.service import MailService, MailSettings, process
-from documents import mail as outgoing
 from documents.storage import DocumentStorage
 from services.kernel.clock import Clock
 from services.kernel.logging import get_logger
@@ -33,7 +32,6 @@ class MailHandler:
     engine: Engine
     clock: Clock
     storage: DocumentStorage
-    transport: outgoing.MailTransport
     settings: MailSettings
     source: str = "lmtp"
 
@@ -68,7 +66,6 @@ class MailHandler:
                 self.engine,
                 self.clock,
                 self.storage,
-                self.transport,
                 bytes(raw),
                 source=self.source,
                 recipients=list(envelope.rcpt_tos),

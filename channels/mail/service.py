@@ -17,8 +17,9 @@ Message-ID (the raw bytes kept in content-addressed storage). In order:
 
 The sender gets an acknowledgement that threads under their mail (``In-Reply-To`` and
 ``References`` carry their Message-ID), with the reference when a case was opened or continued.
-It is built in the transaction and sent only after COMMIT (``deliver_acknowledgement``): nothing
-is acknowledged that was not kept. Ignored and rejected mails get none (no backscatter).
+It is queued in the outbox by the transaction that keeps the mail (``documents.raw_mail``):
+nothing is acknowledged that was not kept, and nothing kept goes unacknowledged, even if the
+process dies right after COMMIT. Ignored and rejected mails get none (no backscatter).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from channels.mail.parser import (
 )
 from channels.models import Attachment, InboundMail, MailRoute
 from documents import mail as outgoing
+from documents.raw_mail import queue_message
 from documents.storage import DocumentStorage
 from identity.models import Person, Tenant
 from identity.service import TenantCache
@@ -123,7 +125,7 @@ class MailSettings:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What became of one mail; ``acknowledgement`` is to be sent after COMMIT."""
+    """What became of one mail; ``acknowledgement`` is the reply queued in the outbox."""
 
     status: str
     message_id: str
@@ -526,15 +528,22 @@ class MailService:
         parsed: ParsedMail,
         reference: str | None,
     ) -> Outcome:
+        """Build the acknowledgement and queue it in the outbox, in the transaction that keeps
+        the mail: sent once it is committed, never lost by a crash after COMMIT."""
+        mail_id = outcome.inbound_mail_id or uuid.uuid4()
+        now = self.clock.now()
         ack = acknowledgement(
             tenant=tenant,
             route_address=route.address,
             parsed=parsed,
-            inbound_mail_id=outcome.inbound_mail_id or uuid.uuid4(),
+            inbound_mail_id=mail_id,
             status=outcome.status,
             case_id=outcome.case_id,
             reference=reference,
-            now=self.clock.now(),
+            now=now,
+        )
+        queue_message(
+            self.session, ack, dedupe_key=f"mail-ack:{mail_id}", now=now, case_id=outcome.case_id
         )
         return replace(outcome, acknowledgement=ack, reference=reference)
 
@@ -643,19 +652,6 @@ def acknowledgement(
     )
 
 
-async def deliver(transport: outgoing.MailTransport, message: EmailMessage | None) -> bool:
-    """Send an acknowledgement or a reply after COMMIT; a failure is logged, never raised: the
-    mail itself is kept either way."""
-    if message is None:
-        return False
-    try:
-        await transport.deliver(message)
-    except Exception as exc:  # noqa: BLE001 - any transport failure: logged, the mail is kept
-        _log.warning("mail.ack_failed", message_id=str(message["Message-ID"]), error=repr(exc))
-        return False
-    return True
-
-
 def mail_summary(mail: InboundMail) -> dict[str, Any]:
     return {
         "id": str(mail.id),
@@ -680,7 +676,6 @@ async def process(
     engine: Engine,
     clock: Clock,
     storage: DocumentStorage,
-    transport: outgoing.MailTransport,
     raw: bytes,
     *,
     source: str,
@@ -689,7 +684,7 @@ async def process(
     default_recipient: str | None = None,
     settings: MailSettings | None = None,
 ) -> Outcome:
-    """Receive one mail in its own transaction, then (after COMMIT) send the acknowledgement.
+    """Receive one mail in its own transaction (its acknowledgement queued in the outbox).
     Raises ``MailRejected`` for an unreadable mail; any other error means nothing was kept."""
     try:
         async with sessionmaker() as session, session.begin():
@@ -711,7 +706,6 @@ async def process(
         if existing is None:
             raise
         return Outcome(existing.status, parsed.message_id, existing.id, duplicate=True)
-    await deliver(transport, outcome.acknowledgement)
     return outcome
 
 
@@ -900,8 +894,8 @@ async def reject(
     session: AsyncSession, clock: Clock, actor: Actor, mail_id: uuid.UUID, *, reply: str
 ) -> tuple[InboundMail, EmailMessage | None]:
     """An agent answers a mail that opens no case (wrong service, not a request...): the mail
-    is ``rejected`` and the sender gets ``reply`` in the thread of their mail (sent after
-    COMMIT by the caller)."""
+    is ``rejected`` and the sender gets ``reply`` in the thread of their mail (queued in the
+    outbox: sent once this transaction commits)."""
     mail = await visible_mail(session, actor, mail_id, lock=True)
     _must_be_in_triage(mail)
     now = clock.now()
@@ -935,4 +929,5 @@ async def reject(
         now=now,
     )
     del message["Auto-Submitted"]  # written by a person: an out-of-office may answer it
+    queue_message(session, message, dedupe_key=f"mail-reply:{mail.id}", now=now)
     return mail, message

@@ -19,7 +19,7 @@ from channels.opendata import jobs as opendata_jobs
 from channels.web import jobs as web_jobs
 from documents import jobs as document_jobs
 from documents import notifications as document_notifications
-from documents import webhooks
+from documents import raw_mail, webhooks
 from documents.jobs import FailureHandler, JobDeps, OutboxHandler
 from documents.mail import DirectMailer, transport_for
 from documents.storage import DocumentStorage, storage_from_settings
@@ -52,6 +52,7 @@ def all_handlers() -> dict[str, OutboxHandler]:
         **document_jobs.HANDLERS,
         **document_notifications.HANDLERS,
         **webhooks.HANDLERS,
+        **raw_mail.HANDLERS,
     }
     for area in AREA_JOBS:
         handlers.update(area.HANDLERS)

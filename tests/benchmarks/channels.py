@@ -512,7 +512,6 @@ def send_mails(port: int, seconds: float, numbers: Any, run: MailRun, lock: thre
 async def mail_phase(database_url: str, workdir: Path) -> tuple[MailRun, MailRun, Tally]:
     from channels.mail.lmtp import MailHandler, serve
     from channels.mail.service import CASE_OPENED, MailSettings, process
-    from documents.mail import EmlDirectoryTransport
     from documents.storage import storage_from_settings
     from services.kernel.clock import SystemClock
     from services.kernel.db import make_engine, make_sessionmaker
@@ -524,7 +523,6 @@ async def mail_phase(database_url: str, workdir: Path) -> tuple[MailRun, MailRun
         engine=build_engine(),
         clock=SystemClock(),
         storage=storage_from_settings(),
-        transport=EmlDirectoryTransport(workdir / "mail"),
         settings=MailSettings(),
     )
     server = await serve(handler, host=HOST, port=0)
@@ -568,7 +566,6 @@ async def mail_phase(database_url: str, workdir: Path) -> tuple[MailRun, MailRun
                         handler.engine,
                         handler.clock,
                         handler.storage,
-                        handler.transport,
                         mail_bytes(n),
                         source="lmtp",
                         recipients=[MAIL_ROUTE],

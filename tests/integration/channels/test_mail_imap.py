@@ -17,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.mail.imap import ImapPoller, ImapSettings
 from channels.mail.service import MailService, MailSettings
 from channels.models import InboundMail, MailRoute
-from documents.mail import EmlDirectoryTransport
+from documents.raw_mail import RAW_MAIL_KIND
 from documents.storage import FileStorage
 from services.kernel.clock import FrozenClock
+from services.kernel.settings import path_settings
 from tests.support.imap_server import ImapServer, dovecot_server
+from tests.support.outbox import run_pending
 from workflows.engine.runner import Engine
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -107,7 +109,6 @@ async def poller(
         engine=engine,
         clock=clock,
         storage=FileStorage(tmp_path / "documents"),
-        transport=EmlDirectoryTransport(tmp_path / "mail"),
         mail_settings=MailSettings(max_bytes=100_000),
     )
 
@@ -121,7 +122,8 @@ async def test_poll_fetches_unseen_mail_flags_it_seen_and_acknowledges(
     imap: ImapServer,
     poller: ImapPoller,
     sessionmaker: async_sessionmaker[AsyncSession],
-    tmp_path: Path,
+    engine: Engine,
+    clock: FrozenClock,
 ) -> None:
     append(
         imap,
@@ -143,7 +145,9 @@ async def test_poll_fetches_unseen_mail_flags_it_seen_and_acknowledges(
     assert len(unreadable) == 1
     assert unreadable[0].reason == "le message n'a pas d'en-têtes lisibles"
     assert all("\\Seen" in f for f in flags(imap))
-    assert len(list((tmp_path / "mail").glob("*.eml"))) == 2
+    # The acknowledgements were queued with the mails; the worker sends them.
+    assert await run_pending(sessionmaker, engine, clock, kinds=[RAW_MAIL_KIND]) == ["done"] * 2
+    assert len(list((path_settings().data_dir / "mail").glob("*.eml"))) == 2
     # nothing unseen is left: the next poll does nothing
     again = await poller.poll_once()
     assert again.outcomes == []

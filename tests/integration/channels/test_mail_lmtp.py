@@ -19,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.mail.lmtp import MailHandler, serve
 from channels.mail.service import MailSettings
 from channels.models import Attachment, InboundMail, MailRoute
-from documents.mail import EmlDirectoryTransport
+from documents.raw_mail import RAW_MAIL_KIND
 from documents.storage import FileStorage
 from services.kernel.clock import FrozenClock
+from services.kernel.settings import path_settings
 from tests.support.files import png
+from tests.support.outbox import run_pending
 from workflows.cases.models import Case, CaseEvent
 from workflows.engine.runner import Engine
 
@@ -51,7 +53,13 @@ class Lmtp:
     async def asend(self, msg: EmailMessage | bytes, **kwargs: Any) -> Any:
         return await asyncio.to_thread(self.send, msg, **kwargs)
 
-    def acks(self) -> list[EmailMessage]:
+    sessionmaker: async_sessionmaker[AsyncSession]
+    engine: Engine
+    clock: FrozenClock
+
+    async def acks(self) -> list[EmailMessage]:
+        """The acknowledgements sent once the worker has performed the queued ones."""
+        await run_pending(self.sessionmaker, self.engine, self.clock, kinds=[RAW_MAIL_KIND])
         found: list[EmailMessage] = []
         for path in sorted(self.mail_dir.glob("*.eml")):
             parsed: Any = message_from_bytes(path.read_bytes(), policy=policy.default)
@@ -79,13 +87,19 @@ async def lmtp(
         engine=engine,
         clock=clock,
         storage=FileStorage(tmp_path / "documents"),
-        transport=EmlDirectoryTransport(tmp_path / "mail"),
         settings=MailSettings(max_bytes=200_000, max_attachments=50, rate_per_hour=20),
     )
     server = await serve(handler, host="127.0.0.1", port=0)
     port = server.sockets[0].getsockname()[1]
     try:
-        yield Lmtp(port=port, mail_dir=tmp_path / "mail", documents=tmp_path / "documents")
+        yield Lmtp(
+            port=port,
+            mail_dir=path_settings().data_dir / "mail",
+            documents=tmp_path / "documents",
+            sessionmaker=sessionmaker,
+            engine=engine,
+            clock=clock,
+        )
     finally:
         server.close()
         await server.wait_closed()
@@ -162,7 +176,7 @@ async def test_mail_to_a_route_opens_a_case_and_is_acknowledged_in_thread(
     assert first.public
     # the raw mail is kept, content-addressed
     assert FileStorage(lmtp.documents).get_sync(row.raw_storage_key, sha256=row.raw_sha256)
-    [ack] = lmtp.acks()
+    [ack] = await lmtp.acks()
     assert ack["To"].addresses[0].addr_spec == "jeanne@example.org"
     assert ack["In-Reply-To"] == "<m1@example.org>"
     assert "<m1@example.org>" in ack["References"]
@@ -176,7 +190,7 @@ async def test_reply_in_thread_adds_a_message_to_the_case(
     lmtp: Lmtp, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     await lmtp.asend(mail())
-    [ack] = lmtp.acks()
+    [ack] = await lmtp.acks()
     reply = mail(
         "Voici une photo du trou.",
         subject=f"Re: {ack['Subject']}",
@@ -224,7 +238,7 @@ async def test_forged_reply_from_another_sender_goes_to_triage(
     lmtp: Lmtp, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     await lmtp.asend(mail())
-    [ack] = lmtp.acks()
+    [ack] = await lmtp.acks()
     forged = mail(
         "Annulez ma demande.",
         sender="Pirate <pirate@evil.example>",
@@ -248,7 +262,7 @@ async def test_same_message_id_twice_opens_one_case(
     assert len(await inbound(sessionmaker)) == 1
     async with sessionmaker() as s:
         assert await s.scalar(select(func.count()).select_from(Case)) == 1
-    assert len(lmtp.acks()) == 1
+    assert len(await lmtp.acks()) == 1
 
 
 async def test_more_than_twenty_mails_an_hour_from_one_sender_are_rejected(
@@ -264,7 +278,7 @@ async def test_more_than_twenty_mails_an_hour_from_one_sender_are_rejected(
     assert statuses["<bomb-20@example.org>"] == "rejected"
     assert [r.reason for r in rows if r.status == "rejected"] == ["trop de messages"]
     assert sum(1 for s in statuses.values() if s == "triage") == 20
-    assert len(lmtp.acks()) == 20  # no acknowledgement for the rejected one
+    assert len(await lmtp.acks()) == 20  # no acknowledgement for the rejected one
 
 
 async def test_auto_reply_is_ignored_without_acknowledgement(
@@ -274,7 +288,7 @@ async def test_auto_reply_is_ignored_without_acknowledgement(
     [row] = await inbound(sessionmaker)
     assert row.status == "ignored"
     assert row.case_id is None
-    assert lmtp.acks() == []
+    assert await lmtp.acks() == []
 
 
 async def test_route_without_procedure_goes_to_triage_with_acknowledgement(
@@ -284,7 +298,7 @@ async def test_route_without_procedure_goes_to_triage_with_acknowledgement(
     [row] = await inbound(sessionmaker)
     assert row.status == "triage"
     assert row.reason == "à qualifier"
-    [ack] = lmtp.acks()
+    [ack] = await lmtp.acks()
     assert ack["In-Reply-To"] == "<m1@example.org>"
     assert "orienter" in ack.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
 
@@ -320,7 +334,7 @@ async def test_database_failure_answers_451_and_keeps_nothing(
         await lmtp.asend(mail())
     assert caught.value.smtp_code == 451
     assert await inbound(sessionmaker) == []
-    assert lmtp.acks() == []
+    assert await lmtp.acks() == []
 
 
 async def test_too_many_attachments_gets_552_with_the_reason(
@@ -349,7 +363,6 @@ async def test_plain_smtp_mode_receives_too(
         engine=engine,
         clock=clock,
         storage=FileStorage(tmp_path / "documents"),
-        transport=EmlDirectoryTransport(tmp_path / "mail"),
         settings=MailSettings(),
         source="smtp",
     )
@@ -388,7 +401,7 @@ async def test_route_to_a_procedure_whose_form_a_mail_cannot_fill_goes_to_triage
     assert row.reason.startswith("à qualifier")
     async with sessionmaker() as s:
         assert await s.scalar(select(func.count()).select_from(Case)) == 0
-    [ack] = lmtp.acks()
+    [ack] = await lmtp.acks()
     assert ack["In-Reply-To"] == "<m1@example.org>"
 
 

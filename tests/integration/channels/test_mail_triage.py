@@ -16,11 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.mail.service import MailService, MailSettings
 from channels.models import Attachment, InboundMail, MailRoute
+from documents.raw_mail import RAW_MAIL_KIND
 from documents.storage import storage_from_settings
 from services.kernel.clock import FrozenClock
 from services.kernel.journal import JournalEntry
 from services.kernel.settings import path_settings
 from tests.support.http import assert_problem
+from tests.support.outbox import run_pending
 from workflows.cases.models import Case, CaseEvent
 from workflows.engine.runner import Engine
 
@@ -192,7 +194,8 @@ async def test_reject_answers_the_sender_in_thread(
     tmp_path: Path,
 ) -> None:
     mail_id = await received(sessionmaker, engine, clock, seed.commune_id)
-    before = len(sent_mails())  # the acknowledgement of receipt is not sent by receive() alone
+    await run_pending(sessionmaker, engine, clock, kinds=[RAW_MAIL_KIND])  # its acknowledgement
+    before = len(sent_mails())
     r = await app_client.post(
         f"/api/v1/courriels/{mail_id}/rejeter",
         json={"reply": "Le bruit relève de la police nationale : appelez le 17."},
@@ -206,6 +209,8 @@ async def test_reject_answers_the_sender_in_thread(
         ]
     assert events == ["mail.triage.rejected"]
     assert r.json()["status"] == "rejected"
+    assert sent_mails()[before:] == []  # queued in the outbox with the decision, not yet sent
+    await run_pending(sessionmaker, engine, clock, kinds=[RAW_MAIL_KIND])
     replies = sent_mails()[before:]
     [reply] = replies
     assert reply["To"].addresses[0].addr_spec == "luc@example.org"
