@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`.
-.PHONY: run test bench bench-intake bench-documents bench-channels setup
+.PHONY: run test bench bench-intake bench-documents bench-channels bench-einvoice setup
 
 setup:
 	./scripts/bootstrap.sh
@@ -10,7 +10,7 @@ run: setup
 test:
 	./scripts/test.sh
 
-bench: bench-intake bench-documents bench-channels
+bench: bench-intake bench-documents bench-channels bench-einvoice
 
 bench-intake: setup
 	.venv/bin/python -m tests.benchmarks.intake
@@ -20,3 +20,6 @@ bench-documents: setup
 
 bench-channels: setup
 	.venv/bin/python -m tests.benchmarks.channels
+
+bench-einvoice: setup
+	.venv/bin/python -m tests.benchmarks.einvoice
