@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "workflows.procedures.street_reports.models",
     "workflows.procedures.cemeteries.models",
     "channels.open311.models",
+    "workflows.procedures.supplier_invoices.models",
 )
 
 

@@ -66,6 +66,7 @@ from workflows.engine.runner import Engine
 from workflows.procedures import build_engine
 from workflows.procedures.cemeteries.routes import CONTROLLERS as CEMETERY_CONTROLLERS
 from workflows.procedures.street_reports.routes import CONTROLLERS as STREET_REPORT_CONTROLLERS
+from workflows.procedures.supplier_invoices.routes import CONTROLLERS as INVOICE_CONTROLLERS
 
 
 @dataclass
@@ -227,6 +228,7 @@ def create_app(config: AppConfig | None = None) -> Litestar:
             *OPENDATA_CONTROLLERS,
             *CEMETERY_CONTROLLERS,
             *EINVOICE_CONTROLLERS,
+            *INVOICE_CONTROLLERS,
         ],
     )
     app = Litestar(

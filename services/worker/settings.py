@@ -40,8 +40,16 @@ from workflows.engine.runner import Engine
 from workflows.procedures import build_engine
 from workflows.procedures.cemeteries import jobs as cemetery_jobs
 from workflows.procedures.street_reports import jobs as street_report_jobs
+from workflows.procedures.supplier_invoices import jobs as invoice_jobs
 
-AREA_JOBS = (street_report_jobs, open311_jobs, opendata_jobs, cemetery_jobs, einvoice_jobs)
+AREA_JOBS = (
+    street_report_jobs,
+    open311_jobs,
+    opendata_jobs,
+    cemetery_jobs,
+    einvoice_jobs,
+    invoice_jobs,
+)
 
 EVERY_2_SECONDS = set(range(0, 60, 2))
 EVERY_10_SECONDS = set(range(0, 60, 10))

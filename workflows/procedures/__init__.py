@@ -14,11 +14,16 @@ from services.kernel.actor import KNOWN_ROLES
 from workflows.cases import projections
 from workflows.engine.actions import default_action_registry
 from workflows.engine.runner import Engine
-from workflows.procedures import cemeteries, general, street_reports
+from workflows.procedures import cemeteries, general, street_reports, supplier_invoices
 
-CORE_DEFINITIONS = (general.DEFINITION, *street_reports.DEFINITIONS, *cemeteries.DEFINITIONS)
+CORE_DEFINITIONS = (
+    general.DEFINITION,
+    *street_reports.DEFINITIONS,
+    *cemeteries.DEFINITIONS,
+    *supplier_invoices.DEFINITIONS,
+)
 
-for _package in (street_reports, cemeteries):
+for _package in (street_reports, cemeteries, supplier_invoices):
     for _key, _projector in _package.PROJECTORS.items():
         projections.register(_key, _projector)
 
