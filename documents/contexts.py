@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from documents.cemeteries import CEMETERY_CONTEXTS
 from identity.models import Tenant, TenantService
 from workflows.cases.models import Case
 from workflows.engine.calendar import LegalCalendar, calendar_for
@@ -426,6 +427,7 @@ CONTEXTS: dict[str, ContextBuilder] = {
     "are": are_context,
     "letter": letter_context,
     "decision": decision_context,
+    **CEMETERY_CONTEXTS,
 }
 
 

@@ -70,10 +70,18 @@ def _assets() -> tuple[CSS, FontConfiguration, DataOnlyFetcher]:
     return css, fonts, fetcher
 
 
+TEMPLATE_FAMILIES = ("cemeteries",)
+"""Sub-folders of templates/ holding one service's kinds (``cemeteries/concession_title.html``)."""
+
+
 def template_for(kind: str) -> str:
-    """``<kind>.html`` when the kind has its own template, else ``generic.html``."""
+    """``<kind>.html`` when the kind has its own template (or ``<family>/<kind>.html``), else
+    ``generic.html``."""
     if _KIND.fullmatch(kind) and (TEMPLATES / f"{kind}.html").is_file():
         return f"{kind}.html"
+    for family in TEMPLATE_FAMILIES:
+        if _KIND.fullmatch(kind) and (TEMPLATES / family / f"{kind}.html").is_file():
+            return f"{family}/{kind}.html"
     return "generic.html"
 
 

@@ -243,11 +243,15 @@ async def test_each_kind_renders_a_tagged_pdf_a_3b(
 
 
 def test_every_kind_with_a_template_has_a_context_builder() -> None:
-    templates = {
-        p.stem
-        for p in render_module.TEMPLATES.glob("*.html")
-        if not p.stem.startswith("_") and p.stem != "generic"
-    }
+    paths = [
+        *render_module.TEMPLATES.glob("*.html"),
+        *(
+            p
+            for family in render_module.TEMPLATE_FAMILIES
+            for p in (render_module.TEMPLATES / family).glob("*.html")
+        ),
+    ]
+    templates = {p.stem for p in paths if not p.stem.startswith("_") and p.stem != "generic"}
     assert templates == set(CONTEXTS)
 
 

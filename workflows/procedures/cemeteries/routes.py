@@ -6,4 +6,16 @@ from collections.abc import Sequence
 
 from litestar.types import ControllerRouterHandler
 
-CONTROLLERS: Sequence[ControllerRouterHandler] = ()
+from workflows.procedures.cemeteries.procedure_controllers import ExOfficioController
+from workflows.procedures.cemeteries.registry_controllers import (
+    FollowUpController,
+    PublicOssuaryController,
+    RegistryController,
+)
+
+CONTROLLERS: Sequence[ControllerRouterHandler] = (
+    RegistryController,
+    FollowUpController,
+    PublicOssuaryController,
+    ExOfficioController,
+)
