@@ -64,7 +64,7 @@ class Submitter(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    kind: Literal["person", "organisation", "association"] = "person"
+    kind: Literal["person", "organisation", "association", "anonymous"] = "person"
     given_name: str | None = Field(default=None, max_length=120)
     family_name: str | None = Field(default=None, max_length=120)
     organisation_name: str | None = Field(default=None, max_length=200)
@@ -80,6 +80,14 @@ class Submitter(BaseModel):
 
     @model_validator(mode="after")
     def _identification(self) -> Submitter:
+        if self.kind == "anonymous":
+            # Only for procedures in ANONYMOUS_PROCEDURES (checked by ``submit``): no name, and
+            # a contact only if the person chose to give one.
+            if self.given_name or self.family_name or self.organisation_name:
+                raise ValueError("un dépôt anonyme ne porte pas de nom")
+            if self.notification == "email" and not self.email:
+                self.notification = "postal"
+            return self
         if self.kind == "person" and not (self.given_name and self.family_name):
             raise ValueError("une personne doit donner son nom et son prénom (R112-9-1 CRPA)")
         if self.kind == "organisation":
@@ -100,6 +108,8 @@ class Submitter(BaseModel):
         return self
 
     def display_name(self) -> str:
+        if self.kind == "anonymous":
+            return "Anonyme"
         if self.kind == "person":
             return f"{self.given_name} {self.family_name}"
         return self.organisation_name or self.siret or self.siren or self.rna or ""
@@ -196,6 +206,11 @@ def _check_actor(
 
 
 # ----- people filing on the web -------------------------------------------------------------------
+
+ANONYMOUS_PROCEDURES: set[str] = set()
+"""Procedures that accept a filing from someone who gives no name (``Submitter.kind`` anonymous):
+a street report is a signalement, not a request calling for a decision, so the identification of
+R112-9-1 CRPA is not required. Registered by the channel that offers it (channels.street)."""
 
 CONTACT_FIELDS = frozenset({"email", "phone", "postal_address", "notification"})
 """What a person may set in the submitter block: the contact details of this case."""
@@ -399,7 +414,10 @@ def acknowledgement_rows(
 ) -> list[tuple[str, dict[str, Any], str]]:
     """DESIGN §4: the AEE goes at once (by e-mail when there is an address; its content is also in
     the API answer), the ARE is rendered as a PDF by the worker and sent (or printed) after.
-    Outbox rows (kind, payload, dedupe key), written with the case in one transaction."""
+    Outbox rows (kind, payload, dedupe key), written with the case in one transaction.
+    An anonymous filer who gave no e-mail address gets none: there is nobody to send it to."""
+    if submitter.kind == "anonymous" and not submitter.email:
+        return []
     rows: list[tuple[str, dict[str, Any], str]] = [
         (
             "document.render",
@@ -485,6 +503,19 @@ async def submit(
     except ValidationError as exc:
         errors.extend(french_errors(exc, prefix="submitter"))
         submitter = None
+    if (
+        submitter is not None
+        and submitter.kind == "anonymous"
+        and definition.key not in ANONYMOUS_PROCEDURES
+    ):
+        errors.append(
+            {
+                "field": "submitter.kind",
+                "message": "cette démarche demande votre nom et un moyen de contact "
+                "(R112-9-1 CRPA)",
+                "type": "anonymous",
+            }
+        )
     try:
         payload = definition.payload_schema.model_validate(request.payload)
     except ValidationError as exc:

@@ -232,6 +232,50 @@ async def _notify_agents(
     await mail.transport_for(settings, path_settings().data_dir.resolve()).deliver(message)
 
 
+async def _notify_address(
+    session: AsyncSession,
+    row: Outbox,
+    case: Case,
+    content: mail.MailContent,
+    message_id: str,
+    now: datetime,
+    to_address: str,
+) -> None:
+    """A notification to a given address (``recipient: address``, ``to``): the followers of a
+    street report, a department. Only what the template says; no document attached."""
+    session.add(
+        Notification(
+            outbox_id=row.id,
+            case_id=case.id,
+            channel="email",
+            template=str(row.payload.get("template")),
+            to_address=to_address,
+            subject=content.subject,
+            message_id=message_id,
+            status="sent",
+            document_ids={"documents": []},
+            created_at=now,
+            sent_at=now,
+        )
+    )
+    await session.flush()
+    settings = smtp_settings()
+    tenant = await session.get(Tenant, case.tenant_id)
+    if tenant is None:
+        raise LookupError(f"tenant {case.tenant_id} not found")
+    message = mail.build_message(
+        content,
+        sender=mail.sender_address(tenant.mail_from, settings.smtp_from, tenant.name),
+        to_name="",
+        to_address=to_address,
+        message_id=message_id,
+        references=[],
+        in_reply_to=None,
+        date=now,
+    )
+    await mail.transport_for(settings, path_settings().data_dir.resolve()).deliver(message)
+
+
 async def send_notification(session: AsyncSession, row: Outbox, deps: JobDeps) -> None:
     """Send (or queue for printing) the notification of one outbox row; the caller commits.
 
@@ -272,6 +316,9 @@ async def send_notification(session: AsyncSession, row: Outbox, deps: JobDeps) -
     settings = smtp_settings()
     sender = mail.sender_address(tenant.mail_from, settings.smtp_from, tenant.name)
     context["accepts_replies"] = mail.accepts_replies(sender)
+    context["extra"] = dict(payload.get("extra") or {})
+    if payload.get("recipient") == "address":
+        context["person"] = "Madame, Monsieur"  # a follower: never the reporter's name
     content = mail.render_mail(template, context)
     domain = mail.address_domain(sender)
     message_id = mail.notification_message_id(row.id, domain)
@@ -280,6 +327,9 @@ async def send_notification(session: AsyncSession, row: Outbox, deps: JobDeps) -
     cases = CaseService(session, deps.engine, deps.clock)
     if payload.get("recipient") == "agent":
         await _notify_agents(session, row, case, context, content, message_id, now, deps)
+        return
+    if payload.get("recipient") == "address":
+        await _notify_address(session, row, case, content, message_id, now, str(payload["to"]))
         return
     if wants_postal(submitter):
         letter = Notification(

@@ -8,6 +8,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from channels.open311.keys import create_key as create_open311_key
+from channels.street.setup import enable_shipped_territories
 from identity.models import Agent, Tenant
 from identity.service import (
     add_tenant_service,
@@ -34,6 +36,8 @@ class DemoCredentials:
     client_id: str
     client_secret: str
     created: bool
+    open311_key: str = ""
+    """An Open311 api_key valid for every tenant (shown once)."""
 
 
 async def load_demo(
@@ -90,6 +94,16 @@ async def load_demo(
             email="urbanisme@demoville.invalid",
             opening_hours="mardi et jeudi, 9 h – 12 h",
         )
+        await add_tenant_service(
+            session,
+            commune,
+            code="cimetieres",
+            name="Service des cimetières",
+            address="2 rue de la Mairie, 99001 Démoville",
+            phone="01 00 00 00 04",
+            email="cimetieres@demoville.invalid",
+            opening_hours="du lundi au samedi, 9 h – 12 h",
+        )
         agent = await create_agent(
             session,
             now=now,
@@ -113,6 +127,12 @@ async def load_demo(
         name="Application de démonstration",
         scopes=[Scope.INTAKE_WRITE, Scope.CASES_READ],
     )
+    # Street reports: the demo tenants' test boundaries, departments and default categories
+    # (idempotent), and an Open311 key for trying the GeoReport v2 server.
+    await enable_shipped_territories(session, now)
+    _, open311_key = await create_open311_key(
+        session, name="Application Open311 de démonstration", tenant_id=None, now=now
+    )
     record(session, JournalEvent.DEMO_LOADED, at=now, tenant_id=commune.id)
     return DemoCredentials(
         tenant_insee=commune.insee_code,
@@ -122,6 +142,7 @@ async def load_demo(
         client_id=client.client_id,
         client_secret=secret,
         created=created,
+        open311_key=open311_key,
     )
 
 
@@ -145,4 +166,11 @@ Essayer (ouvrir un dossier avec le client API) :
 
 Puis, en agent :
   curl -s {base_url}/api/v1/cases/ -H "Authorization: Bearer {creds.agent_token}"
+
+Open311 GeoReport v2 (signalements) :
+  Découverte  : {base_url}/api/v1/open311/v2/discovery.xml   (ou .json)
+  api_key     : {creds.open311_key}   (affichée une seule fois)
+  curl -s -X POST {base_url}/api/v1/open311/v2/requests.json -d api_key={creds.open311_key} \\
+      -d jurisdiction_id={creds.tenant_insee} -d service_code=chaussee -d lat=48.85 -d long=2.35 \\
+      --data-urlencode "description=Nid-de-poule devant la mairie"
 """

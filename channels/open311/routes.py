@@ -6,4 +6,7 @@ from collections.abc import Sequence
 
 from litestar.types import ControllerRouterHandler
 
-CONTROLLERS: Sequence[ControllerRouterHandler] = ()
+from channels.open311.admin_controllers import Open311KeyAdminController
+from channels.open311.controllers import open311_router
+
+CONTROLLERS: Sequence[ControllerRouterHandler] = (open311_router, Open311KeyAdminController)

@@ -6,4 +6,6 @@ from collections.abc import Sequence
 
 from litestar.types import ControllerRouterHandler
 
-CONTROLLERS: Sequence[ControllerRouterHandler] = ()
+from channels.opendata.controllers import OpenDataController
+
+CONTROLLERS: Sequence[ControllerRouterHandler] = (OpenDataController,)

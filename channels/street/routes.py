@@ -6,4 +6,12 @@ from collections.abc import Sequence
 
 from litestar.types import ControllerRouterHandler
 
-CONTROLLERS: Sequence[ControllerRouterHandler] = ()
+from channels.street.admin_controllers import StreetAdminController
+from channels.street.agent_controllers import StreetAgentController
+from channels.street.controllers import StreetReportController
+
+CONTROLLERS: Sequence[ControllerRouterHandler] = (
+    StreetReportController,
+    StreetAgentController,
+    StreetAdminController,
+)

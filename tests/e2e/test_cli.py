@@ -75,6 +75,45 @@ def test_demo_prints_working_credentials_and_can_be_run_twice(database_url: str)
     assert second_secret.group(1) != first_secret.group(1)
 
 
+def test_demo_enables_street_reports_and_prints_a_working_open311_key(database_url: str) -> None:
+    """Issue 6 item 10: the demo tenants get the default categories and test boundaries, and the
+    printed Open311 api_key files a report through the printed discovery's server."""
+    from litestar.testing import AsyncTestClient
+
+    from services.api.app import AppConfig, create_app
+
+    code, out = invoke(["demo", "--port", "8123"], database_url)
+    assert code == 0, out
+    assert "http://127.0.0.1:8123/api/v1/open311/v2/discovery.xml" in out
+    found = re.search(r"api_key\s+: (o311_\S+)", out)
+    assert found is not None, out
+    key = found.group(1)
+
+    async def use() -> tuple[int, str, list[str]]:
+        app = create_app(AppConfig(database_url=database_url))
+        async with AsyncTestClient(app) as client:
+            services = await client.get(
+                "/api/v1/open311/v2/services.json", params={"jurisdiction_id": "99001"}
+            )
+            posted = await client.post(
+                "/api/v1/open311/v2/requests.json",
+                data={
+                    "api_key": key,
+                    "jurisdiction_id": "99001",
+                    "service_code": "chaussee",
+                    "lat": "48.85",
+                    "long": "2.35",
+                    "description": "Nid-de-poule devant la mairie",
+                },
+            )
+            return posted.status_code, posted.text, [s["service_code"] for s in services.json()]
+
+    status, text, codes = asyncio.run(use())
+    assert "chaussee" in codes and "eclairage" in codes
+    assert status == 200, text
+    assert json.loads(text)[0]["service_request_id"].startswith("99001-")
+
+
 def test_administration_commands(database_url: str) -> None:
     code, out = invoke(
         [
