@@ -14,14 +14,19 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from channels.attachments.controllers import unsupported_file_handler
+from channels.attachments.service import UnsupportedFile
 from channels.street import service
 from channels.street._auth import optional_person
 from channels.street._mail import qualify_mail
 from channels.street._reopen import reporter_actor
+from channels.street.photos import ProcessedPhoto, prepare_photos
 from channels.street.public import PublicReport, SuggestionRead, public_report, suggestion_read
 from channels.street.schemas import (
     CategoryRead,
@@ -40,7 +45,9 @@ from documents.storage import DocumentStorage
 from identity.service import TenantCache
 from services.kernel.actor import Actor, Role
 from services.kernel.clock import Clock
+from services.kernel.errors import ValidationFailed
 from services.kernel.policy import PUBLIC, agents, policy_opt
+from services.kernel.validation import french_errors
 from workflows.engine.runner import Engine
 from workflows.procedures.street_reports.categories import list_categories
 from workflows.procedures.street_reports.location import tenants_at
@@ -69,9 +76,16 @@ TRIAGE = policy_opt(
 )
 
 
+MAX_FORM_BYTES = 32 * 1024 * 1024
+"""The multipart form: three photos of GUICHET_PHOTO_MAX_BYTES (10 MiB each) and the report.
+Each photo is then held to its own limit (``channels.street.photos``)."""
+PHOTO_FIELDS = ("photo1", "photo2", "photo3")
+
+
 class StreetReportController(Controller):
     path = "/signalements"
     tags = ["Signalements"]
+    exception_handlers = {UnsupportedFile: unsupported_file_handler}  # a photo that is not one
 
     @get("/categories", opt=policy_opt(PUBLIC), summary="Les catégories proposées à un endroit")
     async def categories(
@@ -139,42 +153,36 @@ class StreetReportController(Controller):
             str | None, HeaderParameter(name="Idempotency-Key", max_length=200, required=False)
         ] = None,
     ) -> Response[ReportCreated]:
-        person = await optional_person(request)
-        if person is not None:
-            submitter: dict[str, Any] = {
-                k: v for k, v in (("email", data.email), ("phone", data.phone)) if v
-            }
-        else:
-            submitter = {
-                "given_name": data.given_name,
-                "family_name": data.family_name,
-                "email": data.email,
-                "phone": data.phone,
-            }
-        storage: DocumentStorage = request.app.state.storage
-        try:
-            done = await service.submit_report(
-                session,
-                engine,
-                clock,
-                category_code=data.category,
-                lat=data.lat,
-                lon=data.lon,
-                address=data.address,
-                description=data.description,
-                attributes=data.attributes,
-                channel="web",
-                actor=person or service.WEB_REPORTER,
-                submitter=submitter,
-                public_name=data.public_name,
-                tenant_hint=None,
-                idempotency=idempotency_key,
-                storage=storage,
-                tenants=tenants,
-            )
-        except service.UnknownCategory as exc:
-            raise category_error(exc) from None
-        return Response(created_body(done), status_code=201 if done.created else 200)
+        return await _create(request, session, engine, clock, tenants, data, idempotency_key, [])
+
+    @post(
+        "/avec-photos",
+        opt=policy_opt(PUBLIC),
+        request_max_body_size=MAX_FORM_BYTES,
+        summary="Signaler un problème, avec jusqu'à 3 photos (multipart/form-data)",
+        description=(
+            "Champ « signalement » : le même JSON que POST /signalements ; fichiers photo1 à "
+            "photo3 (JPEG, PNG, WebP ou HEIC). Les photos sont réencodées, sans métadonnées "
+            "(EXIF, position GPS), avec une vignette."
+        ),
+    )
+    async def create_with_photos(
+        self,
+        request: Request[Any, Any, Any],
+        session: NamedDependency[AsyncSession],
+        engine: NamedDependency[Engine],
+        clock: NamedDependency[Clock],
+        tenants: NamedDependency[TenantCache],
+        idempotency_key: Annotated[
+            str | None, HeaderParameter(name="Idempotency-Key", max_length=200, required=False)
+        ] = None,
+    ) -> Response[ReportCreated]:
+        data, photos = await _report_form(request)
+        # Decoded and re-encoded before any database work (CPU, off the event loop).
+        prepared = await prepare_photos(photos)
+        return await _create(
+            request, session, engine, clock, tenants, data, idempotency_key, prepared
+        )
 
     @get("/{reference:str}", opt=policy_opt(PUBLIC), summary="Un signalement (vue publique)")
     async def show(
@@ -313,3 +321,103 @@ class StreetReportController(Controller):
         except service.UnknownCategory as exc:
             raise category_error(exc) from None
         return Response(created_body(done), status_code=201 if done.created else 200)
+
+
+def _form_error(field: str, message: str, detail: str) -> ValidationFailed:
+    return ValidationFailed(detail, errors=[{"field": field, "message": message, "type": "form"}])
+
+
+async def _report_form(request: Request[Any, Any, Any]) -> tuple[ReportCreate, list[bytes]]:
+    """The report (JSON in the ``signalement`` field) and the photo files of a multipart form."""
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise _form_error(
+            "content-type",
+            "multipart/form-data attendu",
+            "Envoyez un formulaire multipart/form-data : le signalement (JSON) dans le champ "
+            "« signalement », les photos dans photo1 à photo3.",
+        )
+    form = await request.form()
+    raw: Any = None
+    photos: list[tuple[int, bytes]] = []
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            if name not in PHOTO_FIELDS:
+                raise _form_error(
+                    name,
+                    "fichier inattendu",
+                    f"Fichier inattendu dans le champ « {name} » : les photos vont dans photo1, "
+                    "photo2 et photo3.",
+                )
+            photos.append((PHOTO_FIELDS.index(name), await value.read()))
+        elif name == "signalement":
+            raw = value
+        else:
+            raise _form_error(
+                name,
+                "champ inconnu",
+                f"Champ « {name} » inconnu : le signalement va, en JSON, dans « signalement ».",
+            )
+    if not isinstance(raw, str) or not raw.strip():
+        raise _form_error(
+            "signalement",
+            "champ requis",
+            "Le champ « signalement » (le signalement en JSON) manque.",
+        )
+    try:
+        data = ReportCreate.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "Le signalement est incomplet ou invalide : corrigez les champs indiqués.",
+            errors=french_errors(exc, prefix="signalement"),
+        ) from None
+    # photo1 first, whatever order the browser sent the parts in (sorted() is stable).
+    return data, [content for _, content in sorted(photos, key=lambda p: p[0])]
+
+
+async def _create(
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    engine: Engine,
+    clock: Clock,
+    tenants: TenantCache,
+    data: ReportCreate,
+    idempotency_key: str | None,
+    photos: list[ProcessedPhoto],
+) -> Response[ReportCreated]:
+    person = await optional_person(request)
+    if person is not None:
+        submitter: dict[str, Any] = {
+            k: v for k, v in (("email", data.email), ("phone", data.phone)) if v
+        }
+    else:
+        submitter = {
+            "given_name": data.given_name,
+            "family_name": data.family_name,
+            "email": data.email,
+            "phone": data.phone,
+        }
+    storage: DocumentStorage = request.app.state.storage
+    try:
+        done = await service.submit_report(
+            session,
+            engine,
+            clock,
+            category_code=data.category,
+            lat=data.lat,
+            lon=data.lon,
+            address=data.address,
+            description=data.description,
+            attributes=data.attributes,
+            channel="web",
+            actor=person or service.WEB_REPORTER,
+            submitter=submitter,
+            public_name=data.public_name,
+            tenant_hint=None,
+            idempotency=idempotency_key,
+            storage=storage,
+            tenants=tenants,
+            photos=photos,
+        )
+    except service.UnknownCategory as exc:
+        raise category_error(exc) from None
+    return Response(created_body(done), status_code=201 if done.created else 200)
