@@ -81,7 +81,7 @@ class Submitter(BaseModel):
     @model_validator(mode="after")
     def _identification(self) -> Submitter:
         if self.kind == "anonymous":
-            # Only for procedures in ANONYMOUS_PROCEDURES (checked by ``submit``): no name, and
+            # Only for procedures with ``anonymous_intake`` (checked by ``submit``): no name, and
             # a contact only if the person chose to give one.
             if self.given_name or self.family_name or self.organisation_name:
                 raise ValueError("un dépôt anonyme ne porte pas de nom")
@@ -206,11 +206,6 @@ def _check_actor(
 
 
 # ----- people filing on the web -------------------------------------------------------------------
-
-ANONYMOUS_PROCEDURES: set[str] = set()
-"""Procedures that accept a filing from someone who gives no name (``Submitter.kind`` anonymous):
-a street report is a signalement, not a request calling for a decision, so the identification of
-R112-9-1 CRPA is not required. Registered by the channel that offers it (channels.street)."""
 
 CONTACT_FIELDS = frozenset({"email", "phone", "postal_address", "notification"})
 """What a person may set in the submitter block: the contact details of this case."""
@@ -503,11 +498,7 @@ async def submit(
     except ValidationError as exc:
         errors.extend(french_errors(exc, prefix="submitter"))
         submitter = None
-    if (
-        submitter is not None
-        and submitter.kind == "anonymous"
-        and definition.key not in ANONYMOUS_PROCEDURES
-    ):
+    if submitter is not None and submitter.kind == "anonymous" and not definition.anonymous_intake:
         errors.append(
             {
                 "field": "submitter.kind",

@@ -10,7 +10,7 @@ the case's history as ``document.failed`` with this French message).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -22,9 +22,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from documents.french import french_date
 from identity.models import Tenant
 from workflows.cases.models import Case
-from workflows.engine.calendar import LegalCalendar, calendar_for
 from workflows.procedures.cemeteries.models import (
     Cemetery,
     CemeteryAlley,
@@ -55,26 +55,7 @@ CONTAINER_FR = {
 
 
 # ----- French dates, the case's calendar, the requester -------------------------------------
-# (kept here, not imported from documents.contexts: contexts imports this package's builders)
-
-ContextBuilder = Callable[
-    [AsyncSession, Case, Any, dict[str, Any], datetime], Awaitable[dict[str, Any]]
-]
-
-_MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
+# (from documents.french: contexts imports this package's builders)
 
 APPEAL_ROUTES = (
     "La présente décision peut faire l'objet, dans un délai de deux mois à compter de sa "
@@ -83,32 +64,6 @@ APPEAL_ROUTES = (
     "l'application Télérecours citoyens (www.telerecours.fr). Le recours gracieux prolonge le "
     "délai du recours contentieux."
 )
-
-
-def french_date(day: date) -> str:
-    """``2 mars 2026``, ``1er mai 2026``."""
-    number = "1er" if day.day == 1 else str(day.day)
-    return f"{number} {_MONTHS[day.month - 1]} {day.year}"
-
-
-def calendar_of(case: Case) -> LegalCalendar:
-    """The case's legal calendar (time zone, Alsace-Moselle holidays)."""
-    options = case.calendar_options or {}
-    return calendar_for(
-        alsace_moselle=bool(options.get("alsace_moselle", False)),
-        timezone=str(options.get("timezone", "Europe/Paris")),
-    )
-
-
-def submitter_name(submitter: Mapping[str, Any]) -> str:
-    """The person's or organisation's name as given at intake."""
-    names = [str(submitter[k]) for k in ("given_name", "family_name") if submitter.get(k)]
-    if names:
-        return " ".join(names)
-    for key in ("organisation_name", "siret", "siren"):
-        if submitter.get(key):
-            return str(submitter[key])
-    return ""
 
 
 class MissingCemeteryData(ValueError):

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from documents import _cemeteries_common as fmt
 from documents._cemeteries_common import APPEAL_ROUTES as DECISION_APPEAL_ROUTES
-from documents._cemeteries_common import calendar_of as _calendar
-from documents._cemeteries_common import french_date, submitter_name
+from documents.french import calendar_of as _calendar
+from documents.french import french_date, submitter_name
 from workflows.cases.models import Case
 from workflows.engine.definitions import Definition
 from workflows.procedures.cemeteries import rules

@@ -33,12 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from documents import _cemeteries_common as fmt
 from documents._cemeteries_abandon import abandonment_report_context, reprise_order_context
 from documents._cemeteries_common import APPEAL_ROUTES as DECISION_APPEAL_ROUTES
-from documents._cemeteries_common import calendar_of as _calendar
-from documents._cemeteries_common import french_date, submitter_name
 from documents._cemeteries_operations import (
     burial_authorisation_context,
     exhumation_authorisation_context,
 )
+from documents.french import ContextBuilder, french_date, submitter_name
+from documents.french import calendar_of as _calendar
 from workflows.cases.models import Case
 from workflows.engine.definitions import Definition
 from workflows.procedures.cemeteries import rules, tariffs
@@ -258,7 +258,7 @@ async def renewal_information_context(
     }
 
 
-CEMETERY_CONTEXTS: dict[str, fmt.ContextBuilder] = {
+CEMETERY_CONTEXTS: dict[str, ContextBuilder] = {
     "concession_title": concession_title_context,
     "burial_authorisation": burial_authorisation_context,
     "exhumation_authorisation": exhumation_authorisation_context,

@@ -17,23 +17,25 @@ notifications, for the ``aee`` texts) call.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from documents.cemeteries import CEMETERY_CONTEXTS
+from documents.french import (
+    ContextBuilder,
+    calendar_of,
+    french_date,
+    french_datetime,
+    submitter_name,
+)
+from documents.supplier_invoices import INVOICE_CONTEXTS
 from identity.models import Tenant, TenantService
 from workflows.cases.models import Case
-from workflows.engine.calendar import LegalCalendar, calendar_for
 from workflows.engine.definitions import Acknowledgement, Definition, SilenceRule
-
-ContextBuilder = Callable[
-    [AsyncSession, Case, Definition, dict[str, Any], datetime], Awaitable[dict[str, Any]]
-]
 
 CRPA = "code des relations entre le public et l'administration"
 PAPER_CHANNELS = frozenset({"counter", "phone"})
@@ -42,61 +44,6 @@ paper-world acknowledgement of R112-5 CRPA applies). ``mail`` is the e-mail chan
 BACKDATING_TOLERANCE = timedelta(minutes=5)
 """A receipt dated earlier than its registration by more than this (intake's clock-skew allowance)
 is a paper request keyed in later (counter, post)."""
-
-_MONTHS = (
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-)
-
-
-# ----- French dates ------------------------------------------------------------------------------
-
-
-def french_date(day: date) -> str:
-    """``2 mars 2026``, ``1er mai 2026``."""
-    number = "1er" if day.day == 1 else str(day.day)
-    return f"{number} {_MONTHS[day.month - 1]} {day.year}"
-
-
-def french_time(instant: datetime) -> str:
-    """``10 h 00`` (French typography)."""
-    return f"{instant.hour} h {instant.minute:02d}"
-
-
-def french_datetime(instant: datetime, timezone: str = "Europe/Paris") -> str:
-    """``2 mars 2026 à 10 h 00``, in the legal time zone."""
-    local = instant.astimezone(ZoneInfo(timezone))
-    return f"{french_date(local.date())} à {french_time(local)}"
-
-
-def _calendar(case: Case) -> LegalCalendar:
-    options = case.calendar_options or {}
-    return calendar_for(
-        alsace_moselle=bool(options.get("alsace_moselle", False)),
-        timezone=str(options.get("timezone", "Europe/Paris")),
-    )
-
-
-def submitter_name(submitter: Mapping[str, Any]) -> str:
-    """The person's or organisation's name as given at intake (R112-9-1 CRPA)."""
-    if submitter.get("kind", "person") == "person":
-        return " ".join(
-            str(submitter[k]) for k in ("given_name", "family_name") if submitter.get(k)
-        )
-    for key in ("organisation_name", "siret", "siren", "rna"):
-        if submitter.get(key):
-            return str(submitter[key])
-    return ""
 
 
 # ----- the base every document starts from ------------------------------------------------------
@@ -124,7 +71,7 @@ async def base_context(
     if tenant is None:
         raise LookupError(f"tenant {case.tenant_id} not found")
     service = await _service(session, case, definition)
-    calendar = _calendar(case)
+    calendar = calendar_of(case)
     timezone = str(calendar.tz)
     title = next((d.title for d in definition.documents if d.kind == kind), kind)
     return {
@@ -176,7 +123,7 @@ async def aee_context(
     now: datetime,
 ) -> dict[str, Any]:
     """Date and time of receipt, reference, procedure (also the body of the AEE e-mail)."""
-    timezone = str(_calendar(case).tz)
+    timezone = str(calendar_of(case).tz)
     return {
         "title": "Accusé d'enregistrement électronique",
         "received_at_text": f"le {french_datetime(case.received_at, timezone)}",
@@ -251,7 +198,7 @@ async def are_context(
             "cette collectivité : l'accusé de réception doit en donner les coordonnées "
             "(R112-11-1 CRPA)."
         )
-    calendar = _calendar(case)
+    calendar = calendar_of(case)
     paper = is_paper_request(case)
     received_on = calendar.local_date(case.received_at)
     silence = ack.silence
@@ -428,6 +375,7 @@ CONTEXTS: dict[str, ContextBuilder] = {
     "letter": letter_context,
     "decision": decision_context,
     **CEMETERY_CONTEXTS,
+    **INVOICE_CONTEXTS,
 }
 
 

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from documents import mail
-from documents.contexts import base_context, french_datetime
+from documents.contexts import base_context
+from documents.french import french_datetime
 from documents.models import Notification, StoredDocument
 from identity.models import Agent, Tenant
 from services.kernel.actor import SYSTEM_ACTOR

@@ -602,9 +602,11 @@ def mail_poll(once: bool, interval: float) -> None:
 def _add_area_commands() -> None:
     from services.cli_cemeteries import cemeteries
     from services.cli_invoices import invoices
+    from services.cli_suppliers import suppliers
 
     main.add_command(cemeteries)
     main.add_command(invoices)
+    main.add_command(suppliers)
 
 
 _add_area_commands()

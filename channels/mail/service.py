@@ -79,6 +79,7 @@ from services.kernel.settings import smtp_settings
 from workflows.cases.models import Case, Outbox
 from workflows.cases.service import CaseService
 from workflows.engine.runner import Engine
+from workflows.procedures.street_reports.definition import KEY as STREET_REPORT
 
 _log = get_logger("guichet.mail")
 PARIS = ZoneInfo("Europe/Paris")
@@ -801,6 +802,14 @@ async def qualify(
             "démarches.",
             errors=[{"field": "procedure", "message": "démarche inconnue", "type": "unknown"}],
         ) from None
+    if procedure == STREET_REPORT:
+        # A report needs a category and a point, checked against the category's attributes and
+        # the territory: it has its own qualification, which says so.
+        raise ValidationFailed(
+            "Un signalement se qualifie avec sa catégorie et son emplacement : utilisez "
+            f"POST /api/v1/signalements/courriels/{mail.id}/qualifier.",
+            errors=[{"field": "procedure", "message": "qualification dédiée", "type": "route"}],
+        )
     now = clock.now()
     if submitter is None:
         if not mail.sender:
@@ -842,13 +851,44 @@ async def qualify(
         ),
         tenants=tenants,
     )
-    if result.created:
+    await mail_opened_case(
+        session,
+        engine,
+        clock,
+        mail,
+        actor,
+        result.case_id,
+        created=result.created,
+        procedure=procedure,
+        reason=f"qualifié en {procedure}",
+    )
+    await session.flush()
+    return mail, result
+
+
+async def mail_opened_case(
+    session: AsyncSession,
+    engine: Engine,
+    clock: Clock,
+    mail: InboundMail,
+    actor: Actor,
+    case_id: uuid.UUID,
+    *,
+    created: bool,
+    procedure: str,
+    reason: str,
+) -> None:
+    """What an agent's qualification leaves behind, whatever the procedure: on a new case the
+    mail text (with the names of its files) is the case's first message and its attachments the
+    case's; the mail is marked as having opened the case, and the decision journaled."""
+    now = clock.now()
+    if created:
         files = await mail_attachments(session, mail)
         text = mail.body_text or "(courriel sans texte)"
         if files:
             text = f"{text}\n\nPièces jointes : {', '.join(f.filename for f in files)}"
         await CaseService(session, engine, clock).record(
-            result.case_id,
+            case_id,
             MESSAGE_EVENT,
             _sender_actor("", mail.sender),
             {
@@ -862,9 +902,9 @@ async def qualify(
             channel=MAIL_CHANNEL,
         )
         for item in files:
-            item.case_id = result.case_id
-    mail.status, mail.case_id = CASE_OPENED, result.case_id
-    mail.reason = f"qualifié en {procedure}"
+            item.case_id = case_id
+    mail.status, mail.case_id = CASE_OPENED, case_id
+    mail.reason = reason[:300]
     mail.decided_by_agent_id, mail.decided_at = actor.id, now
     record(
         session,
@@ -872,10 +912,8 @@ async def qualify(
         at=now,
         actor=actor,
         tenant_id=mail.tenant_id,
-        data={"mail_id": str(mail.id), "case_id": str(result.case_id), "procedure": procedure},
+        data={"mail_id": str(mail.id), "case_id": str(case_id), "procedure": procedure},
     )
-    await session.flush()
-    return mail, result
 
 
 async def _sender_name(mail: InboundMail, storage: DocumentStorage | None) -> str:

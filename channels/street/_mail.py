@@ -10,26 +10,21 @@ procedures.
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.mail.service import (
-    CASE_OPENED,
     MAIL_CHANNEL,
-    MESSAGE_EVENT,
     TRIAGE,
-    mail_attachments,
+    mail_opened_case,
     visible_mail,
 )
 from channels.street.service import SubmittedReport, submit_report
 from identity.service import TenantCache
-from services.kernel.actor import SYSTEM_ACTOR, Actor
+from services.kernel.actor import Actor
 from services.kernel.clock import Clock
 from services.kernel.errors import Conflict
-from services.kernel.journal import JournalEvent, record
-from workflows.cases.service import CaseService
 from workflows.engine.runner import Engine
 from workflows.procedures.street_reports.definition import DESCRIPTION_MAX, KEY
 
@@ -87,41 +82,17 @@ async def qualify_mail(
         },
         tenants=tenants,
     )
-    if done.created:
-        files = await mail_attachments(session, mail)
-        body = mail.body_text or "(courriel sans texte)"
-        if files:
-            body = f"{body}\n\nPièces jointes : {', '.join(f.filename for f in files)}"
-        sender = replace(
-            SYSTEM_ACTOR, display_name=f"{mail.sender or 'expéditeur inconnu'} (courriel)"[:200]
-        )
-        await CaseService(session, engine, clock).record(
-            done.case_id,
-            MESSAGE_EVENT,
-            sender,
-            {
-                "text": body[:20_000],
-                "via": MAIL_CHANNEL,
-                "from": mail.sender,
-                "subject": mail.subject,
-                "inbound_mail_id": str(mail.id),
-            },
-            public=True,
-            channel=MAIL_CHANNEL,
-        )
-        for item in files:
-            item.case_id = done.case_id
-    mail.status, mail.case_id = CASE_OPENED, done.case_id
     mail.tenant_id = mail.tenant_id or done.tenant_id
-    mail.reason = f"qualifié en {KEY} ({done.reference})"[:300]
-    mail.decided_by_agent_id, mail.decided_at = actor.id, now
-    record(
+    await mail_opened_case(
         session,
-        JournalEvent.MAIL_QUALIFIED,
-        at=now,
-        actor=actor,
-        tenant_id=mail.tenant_id,
-        data={"mail_id": str(mail.id), "case_id": str(done.case_id), "procedure": KEY},
+        engine,
+        clock,
+        mail,
+        actor,
+        done.case_id,
+        created=done.created,
+        procedure=KEY,
+        reason=f"qualifié en {KEY} ({done.reference})",
     )
     await session.flush()
     return done

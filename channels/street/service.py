@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.intake import ANONYMOUS_PROCEDURES, CONTACT_FIELDS, IntakeRequest, submit
+from channels.intake import CONTACT_FIELDS, IntakeRequest, submit
 from channels.street._attributes import checked_values
 from channels.street._checks import checked_description, fingerprint_of, reporter_of
 from channels.street.photos import attach_photos
@@ -50,8 +50,6 @@ from workflows.procedures.street_reports.location import (
 from workflows.procedures.street_reports.models import StreetCategory, StreetReport
 from workflows.procedures.street_reports.queries import Nearby, nearby_open
 from workflows.procedures.street_reports.settings import street_settings
-
-ANONYMOUS_PROCEDURES.add(KEY)
 
 _CHANNEL_ACTOR_NAMESPACE = uuid.UUID("6f1d1f7e-3c55-4d0b-9a43-5a2b2f1c0a11")
 

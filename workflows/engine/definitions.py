@@ -156,6 +156,10 @@ class Definition(_Frozen):
     public: bool = False
     """Published: open to API clients and citizens. Needs ``acknowledgement``."""
     acknowledgement: Acknowledgement | None = None
+    anonymous_intake: bool = False
+    """Accepts a filing from someone who gives no name (``Submitter.kind`` anonymous): a street
+    report is a signalement, not a request calling for a decision, so the identification of
+    R112-9-1 CRPA does not apply; an invoice's seller may have no French identifier."""
 
     # ----- look-ups -------------------------------------------------------------------------
     def state(self, name: str) -> State:

@@ -152,6 +152,13 @@ async def test_mail_waits_in_triage_then_is_qualified_into_the_tenant_of_the_poi
         outcome = await service.receive(msg.as_bytes(), source="lmtp", recipients=[STREET_ADDRESS])
     assert outcome.status == "triage" and outcome.case_id is None
     clock.advance(timedelta(hours=2))
+    # The generic qualification would skip the category's checks: it points to the right one.
+    generic = await app_client.post(
+        f"/api/v1/courriels/{outcome.inbound_mail_id}/qualifier",
+        json={"procedure": "street_reports.report", "payload": {}},
+        headers=street.auth(street.metropole_instructor_token),
+    )
+    assert "/signalements/courriels/" in assert_problem(generic, 422)["detail"]
     url = f"{BASE}/courriels/{outcome.inbound_mail_id}/qualifier"
     body = {"category": "depot-sauvage", "lat": POINT_IN_A[0], "lon": POINT_IN_A[1]}
     outsider = await app_client.post(url, json=body, headers=street.auth(street.instructor_token))

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from channels.einvoice.validation import Finding, ParsedInvoice, Stage, register_business_stage
+from channels.einvoice.validation.pipeline import business_stage as business_stage_registered
 from services.cli import main
 from tests.unit.einvoice import _samples as s
 
@@ -90,7 +91,16 @@ def test_json_output(tmp_path: Path) -> None:
     }
 
 
-def test_tenant_without_business_stage_says_so() -> None:
+@pytest.fixture
+def no_business_stage() -> Iterator[None]:
+    """A deployment without the business checks (the supplier-invoices stage unregistered)."""
+    previous = business_stage_registered()
+    register_business_stage(None)
+    yield
+    register_business_stage(previous)
+
+
+def test_tenant_without_business_stage_says_so(no_business_stage: None) -> None:
     code, out = run("--tenant", "69001", str(s.sample_dir("ubl") / "ubl-tc434-example2.xml"))
     assert code == 0
     assert "[business] contrôles métier pas encore disponibles" in out
@@ -106,9 +116,10 @@ def business_stage() -> Iterator[list[tuple[str, str | None]]]:
             Finding(Stage.BUSINESS, "GUICHET-DUPLICATE", "fatal", "BT-1", "Facture déjà reçue.")
         ]
 
+    previous = business_stage_registered()
     register_business_stage(stage)
     yield seen
-    register_business_stage(None)
+    register_business_stage(previous)
 
 
 def test_tenant_runs_the_registered_business_stage(

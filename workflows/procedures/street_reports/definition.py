@@ -254,6 +254,7 @@ DEFINITION = Definition(
     documents=(DocumentKind(kind="are", title="Accusé de réception"),),
     payload_schema=ReportPayload,
     public=True,
+    anonymous_intake=True,  # a signalement: no name needed (R112-9-1 CRPA does not apply)
     acknowledgement=Acknowledgement(
         request_kind="information",
         service_code=SERVICE_CODE,

@@ -6,4 +6,14 @@ from collections.abc import Sequence
 
 from litestar.types import ControllerRouterHandler
 
-CONTROLLERS: Sequence[ControllerRouterHandler] = ()
+from workflows.procedures.supplier_invoices._controllers_reference import ReferenceDataController
+from workflows.procedures.supplier_invoices.controllers import (
+    SupplierInvoiceController,
+    SupplierPortalController,
+)
+
+CONTROLLERS: Sequence[ControllerRouterHandler] = (
+    SupplierPortalController,
+    SupplierInvoiceController,
+    ReferenceDataController,
+)
