@@ -5,6 +5,7 @@ them and the API that serves them."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -99,12 +100,14 @@ async def test_exports_and_index_on_s3(
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+        # moto keeps its buckets per process, whichever server: a name of this test's own.
+        bucket = f"guichet-opendata-{uuid.uuid4().hex[:12]}"
         s3.create_bucket(
-            Bucket="guichet", CreateBucketConfiguration={"LocationConstraint": "eu-west-3"}
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-3"}
         )
         storage = storage_from_settings(
             StorageSettings(
-                storage_url="s3://guichet/prod",
+                storage_url=f"s3://{bucket}/prod",
                 s3_endpoint=endpoint,
                 s3_region="eu-west-3",
                 s3_access_key_id="testing",
@@ -113,7 +116,7 @@ async def test_exports_and_index_on_s3(
             )
         )
         await _check_round_trip(storage, sessionmaker, engine, clock)
-        index = json.loads(s3.get_object(Bucket="guichet", Key=f"prod/{INDEX_NAME}")["Body"].read())
+        index = json.loads(s3.get_object(Bucket=bucket, Key=f"prod/{INDEX_NAME}")["Body"].read())
         assert set(index["exports"]) == {"all", "69000", "69001", "69002"}
     finally:
         server.stop()
