@@ -16,6 +16,4 @@ if [ -n "${GUICHET_TEST_DATABASE_URL:-}" ]; then
 else
   echo "   on SQLite and an embedded Redis"
 fi
-# Three workers on two cores: a test spends much of its time waiting on PostgreSQL, Redis,
-# SMTP or a subprocess (measured: 12 min with two, see the closing notes).
-exec $V/pytest -n "${GUICHET_TEST_WORKERS:-3}" "$@"
+exec $V/pytest -n "${GUICHET_TEST_WORKERS:-2}" "$@"
