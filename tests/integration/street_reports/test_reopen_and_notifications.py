@@ -14,6 +14,7 @@ from channels.street.service import add_public_update, channel_actor
 from documents.models import Notification
 from services.kernel.clock import FrozenClock
 from services.kernel.errors import Conflict
+from services.kernel.settings import path_settings
 from tests.conftest import Seed
 from tests.support.cases import apply
 from tests.support.outbox import run_pending
@@ -195,3 +196,32 @@ async def test_follower_mails_are_sent_without_personal_data(
         "sur une propri=C3=A9t=C3=A9 priv=C3=A9e" in m or "propriété privée" in m
         for m in to_neighbour
     )
+
+
+async def test_a_new_report_is_mailed_to_its_department_without_the_reporters_details(
+    seed: Seed, sessionmaker: Any, engine: Engine, clock: FrozenClock
+) -> None:
+    await enable_territory(sessionmaker, clock)
+    async with sessionmaker() as s, s.begin():
+        for d in await s.scalars(select(StreetDepartment).where(StreetDepartment.code == "voirie")):
+            d.email = "voirie@a.invalid"
+    done = await report(sessionmaker, engine, clock)
+    await run_pending(sessionmaker, engine, clock, kinds=["notification.send"])
+    async with sessionmaker() as s:
+        sent = {
+            n.to_address: n
+            for n in await s.scalars(
+                select(Notification).where(Notification.case_id == done.case_id)
+            )
+        }
+    assert "voirie@a.invalid" in sent, sent
+    mail = sent["voirie@a.invalid"]
+    assert f"Nouveau signalement {done.reference} : Chaussée" in mail.subject
+    [eml] = [
+        p
+        for p in (path_settings().data_dir / "mail").glob("*.eml")
+        if "voirie@a.invalid" in p.read_text(errors="replace")
+    ]
+    text = eml.read_text(errors="replace")
+    assert "objectif de service" in text
+    assert "riverain@example.org" not in text  # the reporter's address stays with the service

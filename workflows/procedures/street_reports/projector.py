@@ -134,6 +134,23 @@ class StreetReportProjector:
             await add_follower(
                 session, case.id, email, person_id=case.submitter_id, now=case.registered_at
             )
+        # The department learns of a new report at once (its queue is the reference; the mail
+        # carries no personal data of the reporter).
+        department = await session.get(StreetDepartment, category.department_id)
+        if department is not None and department.email:
+            report = await session.get(StreetReport, case.id)
+            assert report is not None
+            extra = {
+                "audience": "department_new",
+                "category": category.name,
+                "address": report.address,
+                "lat": round(report.lat, 6),
+                "lon": round(report.lon, 6),
+                "sla_due": report.sla_due.strftime("%d/%m/%Y") if report.sla_due else "",
+                "label": _label_after(report),
+                "note": "",
+            }
+            _outbox(session, case, 1, department.email, extra, now=case.registered_at)
 
     async def transitioned(self, session: AsyncSession, case: Case, steps: Sequence[Step]) -> None:
         report = await session.get(StreetReport, case.id)
