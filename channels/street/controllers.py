@@ -80,6 +80,10 @@ MAX_FORM_BYTES = 32 * 1024 * 1024
 """The multipart form: three photos of GUICHET_PHOTO_MAX_BYTES (10 MiB each) and the report.
 Each photo is then held to its own limit (``channels.street.photos``)."""
 PHOTO_FIELDS = ("photo1", "photo2", "photo3")
+IdempotencyKey = Annotated[
+    str | None, HeaderParameter(name="Idempotency-Key", max_length=200, required=False)
+]
+"""The same report sent again with the same key is the same case (retries, double taps)."""
 
 
 class StreetReportController(Controller):
@@ -149,9 +153,7 @@ class StreetReportController(Controller):
         clock: NamedDependency[Clock],
         tenants: NamedDependency[TenantCache],
         data: JSONBody[ReportCreate],
-        idempotency_key: Annotated[
-            str | None, HeaderParameter(name="Idempotency-Key", max_length=200, required=False)
-        ] = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[ReportCreated]:
         return await _create(request, session, engine, clock, tenants, data, idempotency_key, [])
 
@@ -173,9 +175,7 @@ class StreetReportController(Controller):
         engine: NamedDependency[Engine],
         clock: NamedDependency[Clock],
         tenants: NamedDependency[TenantCache],
-        idempotency_key: Annotated[
-            str | None, HeaderParameter(name="Idempotency-Key", max_length=200, required=False)
-        ] = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[ReportCreated]:
         data, photos = await _report_form(request)
         # Decoded and re-encoded before any database work (CPU, off the event loop).
@@ -251,9 +251,7 @@ class StreetReportController(Controller):
         clock: NamedDependency[Clock],
         tenants: NamedDependency[TenantCache],
         data: JSONBody[CounterReportCreate],
-        idempotency_key: Annotated[
-            str | None, HeaderParameter(name="Idempotency-Key", max_length=200, required=False)
-        ] = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[ReportCreated]:
         caller = data.caller.model_dump(exclude_none=True) if data.caller else {}
         if data.caller_phone and "phone" not in caller:
