@@ -16,6 +16,7 @@ MODEL_MODULES = (
     "workflows.procedures.cemeteries.models",
     "channels.open311.models",
     "workflows.procedures.supplier_invoices.models",
+    "workflows.procedures.urbanism.models",
 )
 
 

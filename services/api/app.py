@@ -67,6 +67,7 @@ from workflows.procedures import build_engine
 from workflows.procedures.cemeteries.routes import CONTROLLERS as CEMETERY_CONTROLLERS
 from workflows.procedures.street_reports.routes import CONTROLLERS as STREET_REPORT_CONTROLLERS
 from workflows.procedures.supplier_invoices.routes import CONTROLLERS as INVOICE_CONTROLLERS
+from workflows.procedures.urbanism.routes import CONTROLLERS as URBANISM_CONTROLLERS
 
 
 @dataclass
@@ -229,6 +230,7 @@ def create_app(config: AppConfig | None = None) -> Litestar:
             *CEMETERY_CONTROLLERS,
             *EINVOICE_CONTROLLERS,
             *INVOICE_CONTROLLERS,
+            *URBANISM_CONTROLLERS,
         ],
     )
     app = Litestar(

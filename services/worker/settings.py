@@ -41,6 +41,7 @@ from workflows.procedures import build_engine
 from workflows.procedures.cemeteries import jobs as cemetery_jobs
 from workflows.procedures.street_reports import jobs as street_report_jobs
 from workflows.procedures.supplier_invoices import jobs as invoice_jobs
+from workflows.procedures.urbanism import jobs as urbanism_jobs
 
 AREA_JOBS = (
     street_report_jobs,
@@ -49,6 +50,7 @@ AREA_JOBS = (
     cemetery_jobs,
     einvoice_jobs,
     invoice_jobs,
+    urbanism_jobs,
 )
 
 EVERY_2_SECONDS = set(range(0, 60, 2))

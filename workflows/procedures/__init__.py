@@ -14,16 +14,23 @@ from services.kernel.actor import KNOWN_ROLES
 from workflows.cases import projections
 from workflows.engine.actions import default_action_registry
 from workflows.engine.runner import Engine
-from workflows.procedures import cemeteries, general, street_reports, supplier_invoices
+from workflows.procedures import (
+    cemeteries,
+    general,
+    street_reports,
+    supplier_invoices,
+    urbanism,
+)
 
 CORE_DEFINITIONS = (
     general.DEFINITION,
     *street_reports.DEFINITIONS,
     *cemeteries.DEFINITIONS,
     *supplier_invoices.DEFINITIONS,
+    *urbanism.DEFINITIONS,
 )
 
-for _package in (street_reports, cemeteries, supplier_invoices):
+for _package in (street_reports, cemeteries, supplier_invoices, urbanism):
     for _key, _projector in _package.PROJECTORS.items():
         projections.register(_key, _projector)
 
