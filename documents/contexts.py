@@ -33,6 +33,7 @@ from documents.french import (
     submitter_name,
 )
 from documents.supplier_invoices import INVOICE_CONTEXTS
+from documents.urbanism import URBANISM_CONTEXTS
 from identity.models import Tenant, TenantService
 from workflows.cases.models import Case
 from workflows.engine.definitions import Acknowledgement, Definition, SilenceRule
@@ -376,7 +377,24 @@ CONTEXTS: dict[str, ContextBuilder] = {
     "decision": decision_context,
     **CEMETERY_CONTEXTS,
     **INVOICE_CONTEXTS,
+    **URBANISM_CONTEXTS,
 }
+
+KIND_VARIANTS: dict[tuple[str, str], str] = {("urbanism.", "are"): "urbanism_are"}
+"""(procedure key prefix, kind) → the family's own version of a common kind: its context builder
+and its template replace the common ones; the stored document keeps the common kind (its
+notifications, its place among the case's documents)."""
+
+
+def variant_of(kind: str, procedure_key: str) -> str:
+    return next(
+        (
+            v
+            for (prefix, k), v in KIND_VARIANTS.items()
+            if k == kind and procedure_key.startswith(prefix)
+        ),
+        kind,
+    )
 
 
 async def build_context(
@@ -388,7 +406,10 @@ async def build_context(
     now: datetime,
 ) -> dict[str, Any]:
     context = await base_context(session, case, definition, kind, now)
-    builder = CONTEXTS.get(kind)
+    variant = variant_of(kind, case.procedure_key)
+    builder = CONTEXTS.get(variant)
     if builder is not None:
         context.update(await builder(session, case, definition, params, now))
+    if variant != kind:
+        context["template_kind"] = variant
     return context

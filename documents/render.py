@@ -70,7 +70,7 @@ def _assets() -> tuple[CSS, FontConfiguration, DataOnlyFetcher]:
     return css, fonts, fetcher
 
 
-TEMPLATE_FAMILIES = ("cemeteries",)
+TEMPLATE_FAMILIES = ("cemeteries", "urbanism")
 """Sub-folders of templates/ holding one service's kinds (``cemeteries/concession_title.html``)."""
 
 
@@ -86,9 +86,11 @@ def template_for(kind: str) -> str:
 
 
 def render_html(kind: str, context: dict[str, Any]) -> str:
-    """The document's HTML. A value the template needs but the context lacks is a ValueError."""
+    """The document's HTML. A value the template needs but the context lacks is a ValueError.
+    ``template_kind`` in the context: a family's variant of the kind (``contexts.KIND_VARIANTS``)."""
     try:
-        return _env().get_template(template_for(kind)).render({**context, "kind": kind})
+        template = template_for(str(context.get("template_kind") or kind))
+        return _env().get_template(template).render({**context, "kind": kind})
     except jinja2.UndefinedError as exc:
         raise ValueError(
             f"Le document « {kind} » ne peut pas être établi : une donnée manque ({exc})."

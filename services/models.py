@@ -17,6 +17,8 @@ MODEL_MODULES = (
     "channels.open311.models",
     "workflows.procedures.supplier_invoices.models",
     "workflows.procedures.urbanism.models",
+    "channels.einvoice.models",
+    "channels.einvoice.chorus.models",
 )
 
 

@@ -6,4 +6,6 @@ from collections.abc import Sequence
 
 from litestar.types import ControllerRouterHandler
 
-CONTROLLERS: Sequence[ControllerRouterHandler] = ()
+from channels.einvoice.deposit_controllers import DepositController
+
+CONTROLLERS: Sequence[ControllerRouterHandler] = (DepositController,)

@@ -28,6 +28,7 @@ from channels.mail.controllers import MailRouteController, MailTriageController
 from channels.open311.routes import CONTROLLERS as OPEN311_CONTROLLERS
 from channels.opendata.routes import CONTROLLERS as OPENDATA_CONTROLLERS
 from channels.street.routes import CONTROLLERS as STREET_CONTROLLERS
+from channels.urbanism.controllers import UrbanismPiecesController
 from channels.web.controllers import DraftController, TrackingController, WebCatalogueController
 from documents.controllers import DocumentController
 from documents.mail import DirectMailer, transport_for
@@ -229,6 +230,7 @@ def create_app(config: AppConfig | None = None) -> Litestar:
             *OPENDATA_CONTROLLERS,
             *CEMETERY_CONTROLLERS,
             *EINVOICE_CONTROLLERS,
+            UrbanismPiecesController,
             *INVOICE_CONTROLLERS,
             *URBANISM_CONTROLLERS,
         ],

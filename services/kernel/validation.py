@@ -13,6 +13,7 @@ _FR: dict[str, str] = {
     "string_too_short": "texte trop court (au moins {min_length} caractère(s))",
     "string_too_long": "texte trop long (au plus {max_length} caractères)",
     "string_pattern_mismatch": "format invalide",
+    "string_unicode": "texte illisible : caractère Unicode invalide",
     "int_type": "doit être un nombre entier",
     "int_parsing": "doit être un nombre entier",
     "float_type": "doit être un nombre",

@@ -43,6 +43,7 @@ from tests.support.citizens import INTAKE, as_person, store_document, web_reques
 from tests.support.http import assert_problem, client_token
 from tests.support.people import SignedIn, create_person, sign_in
 from tests.support.supplier_invoices import SELLER_SIRET, invoice_xml, receive, seed_finance
+from tests.support.urbanism import file_at_counter
 from workflows.cases.models import Outbox
 from workflows.procedures import build_engine
 from workflows.procedures.supplier_invoices.models import Supplier
@@ -68,7 +69,8 @@ class Sample:
     supplier's software)."""
     case: str = "general"
     """Which case of commune A the route is tried on: ``general`` (a request filed on the web)
-    or ``invoice`` (a supplier invoice received from Chorus Pro: routes of that procedure)."""
+    or ``invoice`` (a supplier invoice received from Chorus Pro: routes of that procedure)
+    or ``urbanism`` (a permit file with its ``urbanism_file`` row)."""
 
     def request_kwargs(self, headers: dict[str, str]) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"headers": {**headers, **self.headers}}
@@ -102,6 +104,72 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ),
     ("GET", "/api/v1/factures-fournisseurs/{insee:str}/factures/{case_id:uuid}"): Sample(
         params={"insee": "69001"}, case="invoice"
+    ),
+    ("GET", "/api/v1/urbanisme/dossiers/{case_id:uuid}/chronologie"): Sample(case="urbanism"),
+    # Urbanism instruction on a DP deposited today: each fact recorded, or a 409 naming the rule.
+    ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/majorations"): Sample(
+        body={"ground": "R423-24", "notified_on": "2026-03-02"}, case="urbanism"
+    ),
+    ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/pieces-demandees"): Sample(
+        body={"pieces": ["DP2"], "notified_on": "2026-03-02"}, case="urbanism"
+    ),
+    ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/consultations"): Sample(
+        body={"service": "ABF", "sent_on": "2026-03-02"}, case="urbanism"
+    ),
+    (
+        "POST",
+        "/api/v1/urbanisme/dossiers/{case_id:uuid}/consultations/{service_code:str}/avis",
+    ): Sample(
+        body={"answered_on": "2026-03-02", "opinion": "favorable"},
+        params={"service_code": "SDIS"},
+        owner_status=409,
+        case="urbanism",
+    ),
+    ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/exceptions"): Sample(
+        body={"exceptions": [], "reason": "Aucun cas de rejet tacite"}, case="urbanism"
+    ),
+    ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/arrete"): Sample(
+        body={
+            "kind": "non_opposition",
+            "signatory_name": "Marie Curie",
+            "signatory_title": "Maire",
+        },
+        case="urbanism",
+    ),
+    ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/notification-decision"): Sample(
+        body={"notified_on": "2026-03-02"}, owner_status=409, case="urbanism"
+    ),
+    ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/retrait"): Sample(
+        body={"notified_on": "2026-03-02", "reasons": ["Illégalité"]},
+        owner_status=409,
+        case="urbanism",
+    ),
+    ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/affichage"): Sample(
+        body={"started_on": "2026-03-02"}, case="urbanism"
+    ),
+    ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/interruptions"): Sample(
+        body={"from_on": "2026-03-02"}, case="urbanism"
+    ),
+    ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/prorogations"): Sample(
+        body={"requested_on": "2026-03-02"}, owner_status=409, case="urbanism"
+    ),
+    ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/recours"): Sample(
+        body={"since": None}, case="urbanism"
+    ),
+    ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/doc"): Sample(
+        body={"opened_on": "2026-03-02"}, owner_status=409, case="urbanism"
+    ),
+    ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/daact"): Sample(
+        body={"completed_on": "2026-03-02"}, owner_status=409, case="urbanism"
+    ),
+    ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/attestation-conformite"): Sample(
+        owner_status=409, case="urbanism"
+    ),
+    ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/certificat-tacite"): Sample(
+        owner_status=409, case="urbanism"
+    ),
+    ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/pieces"): Sample(
+        body={"pieces": [{"code": "DP2"}], "received_on": "2026-03-02"}, case="urbanism"
     ),
     # The supplier completes an invoice that is not suspended: 409 says it found it.
     ("POST", "/api/v1/espace-fournisseur/factures/{case_id:uuid}/complement"): Sample(
@@ -294,6 +362,12 @@ async def invoice_case(
     return str(received.case_id), {"Authorization": f"Bearer {token}"}
 
 
+async def urbanism_case(client: AsyncTestClient[Any], seed: Seed) -> uuid.UUID:
+    """A DP of commune A registered at the counter today (its ``urbanism_file`` kept by the
+    projector)."""
+    return await file_at_counter(client, seed.auth(seed.counter_token), "urbanism.dp")
+
+
 def test_the_walk_finds_the_case_routes() -> None:
     """The parametrisation below is not empty, and no sample is left for a route that is gone."""
     assert len(ROUTES) >= 6
@@ -324,6 +398,8 @@ async def test_outsiders_get_404_on_every_case_route(
         )
         if sample.owner == "supplier":
             owner_headers = supplier_headers
+    if sample.case == "urbanism":
+        ids_["case_id"] = str(await urbanism_case(app_client, seed))
     unknown = {name: str(uuid.uuid4()) for name in ids_}
     before = (
         await app_client.get(

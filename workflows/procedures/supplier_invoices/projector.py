@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kernel.errors import Conflict, Forbidden
 from workflows.cases._store import calendar_of
-from workflows.cases.models import Case
+from workflows.cases.models import Case, Outbox
 from workflows.engine.runner import Step
 from workflows.procedures.supplier_invoices import dgp, reference
 from workflows.procedures.supplier_invoices.identifiers import (
@@ -33,6 +33,52 @@ from workflows.procedures.supplier_invoices.models import Supplier, SupplierInvo
 from workflows.procedures.supplier_invoices.settings import get_supplier_invoice_settings
 
 EINVOICE_CHANNEL = "einvoice"
+CHORUS_STATUS_KIND = "einvoice.chorus_status"
+"""Outbox kind performed by channels.einvoice.chorus (a status pushed back to Chorus Pro)."""
+CHORUS_PUSHED_STATES = frozenset({"rejected", "suspended", "service_done", "mandated", "paid"})
+"""States the recipient sets on Chorus Pro (traiter/factureRecue); the others are the
+platform's (made available) or the supplier's (completed)."""
+
+
+def _chorus_push(session: AsyncSession, case: Case, step: Step, index: int) -> None:
+    """Queue the push of a Chorus Pro invoice's new status (done by the e-invoice channel)."""
+    chorus_id = case.payload.get("chorus_id")
+    if (
+        case.payload.get("source") != "chorus_pro"
+        or not chorus_id
+        or step.to_state not in CHORUS_PUSHED_STATES
+    ):
+        return
+    data = step.data or {}
+    reason = str(data.get("reason") or "").strip() or None
+    if step.to_state == "rejected":
+        rules = sorted(
+            {str(f.get("rule_id")) for f in data.get("findings") or [] if f.get("rule_id")}
+        )
+        if rules:
+            reason = f"{reason or 'Facture rejetée.'} Règles non respectées : {', '.join(rules)}."
+    elif step.to_state == "suspended" and data.get("missing_pieces"):
+        pieces = ", ".join(str(p) for p in data["missing_pieces"])
+        reason = f"{reason} Pièces manquantes : {pieces}."
+    seq = case.version * 100 + index
+    session.add(
+        Outbox(
+            case_id=case.id,
+            kind=CHORUS_STATUS_KIND,
+            payload={
+                "case_id": str(case.id),
+                "chorus_id": str(chorus_id),
+                "status": status_of(step.to_state).chorus,
+                "reason": reason[:2000] if reason else None,
+                "mandate_number": data.get("mandate_number"),
+                "seq": seq,
+            },
+            dedupe_key=f"chorus_status:{case.id}:{seq}",
+            status="pending",
+            attempts=0,
+            created_at=case.updated_at,
+        )
+    )
 
 
 def amount(value: Any) -> Decimal | None:
@@ -154,7 +200,8 @@ class SupplierInvoiceProjector:
         settings = get_supplier_invoice_settings()
         calendar = calendar_of(case)
         at = case.updated_at  # the instant of this transition (set by the case store)
-        for step in steps:
+        for index, step in enumerate(steps):
+            _chorus_push(session, case, step, index)
             data = step.data or {}
             if step.transition == "make_available":
                 # an agent keying a PDF-only invoice by hand: the Chorus Pro date on the case

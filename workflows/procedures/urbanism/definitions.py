@@ -25,7 +25,8 @@ from workflows.engine.definitions import (
     State,
     Transition,
 )
-from workflows.procedures.urbanism.facts import PermitType
+from workflows.procedures.urbanism.facts import FileKind, PermitType
+from workflows.procedures.urbanism.intake import follow_up_schema
 from workflows.procedures.urbanism.schemas import (
     CompletionPayload,
     DecisionNotifiedPayload,
@@ -184,45 +185,123 @@ def _transitions(*, works: bool) -> tuple[Transition, ...]:
             APPLICANT_OR_SERVICE,
             PiecesCompletedPayload,
         ),
-        _t("deem_complete", "Dossier réputé complet (R423-22)", ("deposited",),
-           "under_instruction", SYSTEM),
-        _t("tacit_favourable", "Décision tacite favorable (R424-1)", OPEN, "tacit_granted",
-           SYSTEM),
-        _t("tacit_rejection", "Rejet tacite (R424-2, R424-2-1, R424-3)", OPEN, "tacit_rejected",
-           SYSTEM),
-        _t("pieces_timeout", "Pièces non fournies dans les trois mois (R423-39 b)",
-           ("incomplete",), "tacit_rejected", SYSTEM),
-        _t("grant", "Décision favorable notifiée", (*OPEN, "tacit_granted"), "granted",
-           DECIDE, DecisionNotifiedPayload),
-        _t("refuse", "Refus (ou opposition) notifié", OPEN, "refused", DECIDE,
-           DecisionNotifiedPayload),
-        _t("defer", "Sursis à statuer notifié", OPEN, "deferred", DECIDE,
-           DecisionNotifiedPayload),
-        _t("abandon", "Retrait de la demande par le demandeur", (*OPEN, "incomplete"),
-           "abandoned", APPLICANT_OR_SERVICE, ReasonPayload),
-        _t("withdraw", "Retrait de la décision (L424-5)", FAVOURABLE, "withdrawn",
-           DECIDE, WithdrawalPayload),
-        _t("lapse", "Péremption constatée (R424-17)", (*FAVOURABLE,
-           *(("works_started",) if works else ())), "lapsed", INSTRUCT, ReasonPayload),
+        _t(
+            "deem_complete",
+            "Dossier réputé complet (R423-22)",
+            ("deposited",),
+            "under_instruction",
+            SYSTEM,
+        ),
+        _t("tacit_favourable", "Décision tacite favorable (R424-1)", OPEN, "tacit_granted", SYSTEM),
+        _t(
+            "tacit_rejection",
+            "Rejet tacite (R424-2, R424-2-1, R424-3)",
+            OPEN,
+            "tacit_rejected",
+            SYSTEM,
+        ),
+        _t(
+            "pieces_timeout",
+            "Pièces non fournies dans les trois mois (R423-39 b)",
+            ("incomplete",),
+            "tacit_rejected",
+            SYSTEM,
+        ),
+        _t(
+            "grant",
+            "Décision favorable notifiée",
+            (*OPEN, "tacit_granted"),
+            "granted",
+            DECIDE,
+            DecisionNotifiedPayload,
+        ),
+        _t(
+            "refuse",
+            "Refus (ou opposition) notifié",
+            OPEN,
+            "refused",
+            DECIDE,
+            DecisionNotifiedPayload,
+        ),
+        _t("defer", "Sursis à statuer notifié", OPEN, "deferred", DECIDE, DecisionNotifiedPayload),
+        _t(
+            "abandon",
+            "Retrait de la demande par le demandeur",
+            (*OPEN, "incomplete"),
+            "abandoned",
+            APPLICANT_OR_SERVICE,
+            ReasonPayload,
+        ),
+        _t(
+            "withdraw",
+            "Retrait de la décision (L424-5)",
+            FAVOURABLE,
+            "withdrawn",
+            DECIDE,
+            WithdrawalPayload,
+        ),
+        _t(
+            "lapse",
+            "Péremption constatée (R424-17)",
+            (*FAVOURABLE, *(("works_started",) if works else ())),
+            "lapsed",
+            INSTRUCT,
+            ReasonPayload,
+        ),
     ]
     if works:
         transitions += [
-            _t("declare_opening", "Déclaration d'ouverture de chantier (R424-16)", FAVOURABLE,
-               "works_started", APPLICANT_OR_SERVICE, OpeningPayload),
-            _t("declare_completion", "Déclaration attestant l'achèvement (R462-1)",
-               ("works_started",), "completion_declared", APPLICANT_OR_SERVICE, CompletionPayload),
-            _t("contest_conformity", "Mise en demeure : conformité contestée (R462-9)",
-               ("completion_declared",), "conformity_contested", DECIDE, ReasonPayload),
-            _t("conformity_acquired", "Conformité acquise (R462-6)", ("completion_declared",),
-               "conformity_acquired", SYSTEM),
-            _t("conformity_restored", "Travaux mis en conformité", ("conformity_contested",),
-               "conformity_acquired", INSTRUCT, ReasonPayload),
+            _t(
+                "declare_opening",
+                "Déclaration d'ouverture de chantier (R424-16)",
+                FAVOURABLE,
+                "works_started",
+                APPLICANT_OR_SERVICE,
+                OpeningPayload,
+            ),
+            _t(
+                "declare_completion",
+                "Déclaration attestant l'achèvement (R462-1)",
+                ("works_started",),
+                "completion_declared",
+                APPLICANT_OR_SERVICE,
+                CompletionPayload,
+            ),
+            _t(
+                "contest_conformity",
+                "Mise en demeure : conformité contestée (R462-9)",
+                ("completion_declared",),
+                "conformity_contested",
+                DECIDE,
+                ReasonPayload,
+            ),
+            _t(
+                "conformity_acquired",
+                "Conformité acquise (R462-6)",
+                ("completion_declared",),
+                "conformity_acquired",
+                SYSTEM,
+            ),
+            _t(
+                "conformity_restored",
+                "Travaux mis en conformité",
+                ("conformity_contested",),
+                "conformity_acquired",
+                INSTRUCT,
+                ReasonPayload,
+            ),
         ]
     return tuple(transitions)
 
 
 def _definition(
-    key: str, permit_type: PermitType, title: str, description: str, *, months: int
+    key: str,
+    permit_type: PermitType,
+    title: str,
+    description: str,
+    *,
+    months: int,
+    follow_up: FileKind | None = None,
 ) -> Definition:
     works = permit_type not in (PermitType.CUA, PermitType.CUB)
     declaration = permit_type is PermitType.DP
@@ -237,7 +316,9 @@ def _definition(
         transitions=_transitions(works=works),
         documents=DOCUMENTS,
         on_open=(_doc("urbanism_filing_notice"),),
-        payload_schema=intake_schema(permit_type),
+        payload_schema=(
+            follow_up_schema(follow_up) if follow_up is not None else intake_schema(permit_type)
+        ),
         intake_roles=INTAKE_ROLES,
         public=True,
         acknowledgement=Acknowledgement(
@@ -275,6 +356,7 @@ def build_definitions() -> tuple[Definition, ...]:
             "Permis modificatif",
             "Modification d'un permis en cours de validité (CERFA 13411).",
             months=3,
+            follow_up=FileKind.MODIFICATIF,
         )
     )
     out.append(
@@ -284,6 +366,7 @@ def build_definitions() -> tuple[Definition, ...]:
             "Transfert de permis",
             "Transfert d'un permis à un nouveau titulaire (CERFA 13412).",
             months=2,
+            follow_up=FileKind.TRANSFERT,
         )
     )
     return tuple(out)

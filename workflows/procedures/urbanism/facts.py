@@ -243,6 +243,9 @@ class Facts:
     prorogations: tuple[Prorogation, ...] = ()
     appeal_pending_since: date | None = None
     """A contentious appeal against the permit: validity suspended (R424-19 [to confirm])."""
+    appeal_ended_on: date | None = None
+    """Day the appeal ended by an irrevocable court decision: the validity runs again, extended by
+    the time it was suspended (R424-19 [to confirm]). None while the appeal is pending."""
 
 
 class TacitOutcome(StrEnum):

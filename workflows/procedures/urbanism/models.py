@@ -18,7 +18,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from services.kernel.db import Base, IdMixin
 
 
-
 class UrbanismFile(IdMixin, Base):
     __tablename__ = "urbanism_file"
     __table_args__ = (

@@ -1,4 +1,4 @@
-"""Keeps ``urbanism_file`` in step with urbanism cases (see ``service``)."""
+"""Keeps ``urbanism_file`` in step with urbanism cases (the work is in ``service``)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows.cases.models import Case
 from workflows.engine.runner import Step
+from workflows.procedures.urbanism import service
 
 
 class UrbanismProjector:
     async def opened(self, session: AsyncSession, case: Case) -> None:
-        return None
+        await service.opened(session, case)
 
     async def transitioned(self, session: AsyncSession, case: Case, steps: Sequence[Step]) -> None:
-        return None
+        await service.transitioned(session, case, steps)
 
 
 PROJECTOR = UrbanismProjector()

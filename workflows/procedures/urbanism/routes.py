@@ -6,4 +6,10 @@ from collections.abc import Sequence
 
 from litestar.types import ControllerRouterHandler
 
-CONTROLLERS: Sequence[ControllerRouterHandler] = ()
+from workflows.procedures.urbanism.controllers_actions import UrbanismActionsController
+from workflows.procedures.urbanism.controllers_views import UrbanismViewsController
+
+CONTROLLERS: Sequence[ControllerRouterHandler] = (
+    UrbanismViewsController,
+    UrbanismActionsController,
+)
