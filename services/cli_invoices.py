@@ -91,3 +91,50 @@ def validate_cmd(
         click.echo(json.dumps(results, ensure_ascii=False, indent=2))
     sys.stdout.flush()
     raise SystemExit(exit_code)
+
+
+@invoices.command(
+    "pull-chorus",
+    help=(
+        "Relever maintenant les factures reçues sur Chorus Pro (toutes les collectivités, ou "
+        "--tenant INSEE). Le worker le fait seul toutes les 15 minutes ; variables "
+        "GUICHET_CHORUS_* requises (voir le README)."
+    ),
+)
+@click.option("--tenant", "tenant", default=None, help="Code INSEE de la collectivité")
+def pull_chorus(tenant: str | None) -> None:
+    from channels.einvoice.chorus.settings import ChorusSettings
+    from channels.einvoice.chorus.sync import http_port, pull
+    from services.kernel.clock import SystemClock
+    from services.kernel.db import make_engine, make_sessionmaker
+    from services.kernel.settings import effective_database_url
+    from workflows.procedures import build_engine
+
+    if not ChorusSettings().configured:
+        raise click.ClickException(
+            "Chorus Pro n'est pas configuré : renseignez GUICHET_CHORUS_CLIENT_ID, "
+            "GUICHET_CHORUS_CLIENT_SECRET et le compte technique (voir le README)."
+        )
+
+    async def main() -> None:
+        db = make_engine(effective_database_url())
+        try:
+            async with http_port() as port:
+                result = await pull(
+                    make_sessionmaker(db), build_engine(), SystemClock(), port, tenant=tenant
+                )
+        finally:
+            await db.dispose()
+        for item in result.sirets:
+            line = f"SIRET {item.siret} : {len(item.created)} facture(s) reçue(s)"
+            if item.skipped:
+                line += f", {item.skipped} déjà connue(s)"
+            if item.failed:
+                line += f", {len(item.failed)} à reprendre au prochain relevé"
+            if item.error:
+                line += f" — erreur : {item.error}"
+            click.echo(line)
+        if result.errors:
+            sys.exit(1)
+
+    asyncio.run(main())

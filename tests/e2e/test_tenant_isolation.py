@@ -106,6 +106,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         params={"insee": "69001"}, case="invoice"
     ),
     ("GET", "/api/v1/urbanisme/dossiers/{case_id:uuid}/chronologie"): Sample(case="urbanism"),
+    ("GET", "/api/v1/urbanisme/dossiers/{case_id:uuid}/pieces"): Sample(case="urbanism"),
     # Urbanism instruction on a DP deposited today: each fact recorded, or a 409 naming the rule.
     ("POST", "/api/v1/urbanisme/dossiers/{case_id:uuid}/majorations"): Sample(
         body={"ground": "R423-24", "notified_on": "2026-03-02"}, case="urbanism"

@@ -238,3 +238,26 @@ async def test_a_modificatif_of_a_granted_permit_is_numbered_m01_and_refused_on_
     assert child.parent_id == parent.id
     # A modificatif of a maison individuelle: 2 months from its own filing (R423-23 b).
     assert legal_date(child, "instruction_deadline") == date(2026, 6, 1)
+
+
+async def test_the_counter_sees_the_bordereau_and_the_pieces_missing_from_a_file(
+    seed: Seed, app_client: AsyncTestClient[Any], sessionmaker: SM, clock: FrozenClock
+) -> None:
+    """PCMI1 to PCMI8 are the mandatory pieces of a maison individuelle (R431-7 to R431-10); a
+    file handed in with PCMI1 to PCMI4 lacks PCMI5 to PCMI8."""
+    r = await app_client.get("/api/v1/urbanisme/pieces", params={"type": "PCMI"})
+    assert r.status_code == 200, r.text
+    mandatory = [p["code"] for p in r.json() if p["obligatoire"]]
+    assert mandatory[:8] == [f"PCMI{i}" for i in range(1, 9)]
+    r = await app_client.get("/api/v1/urbanisme/pieces", params={"type": "XX"})
+    assert_problem(r, 400)
+
+    case_id = await file_at_counter(app_client, seed.auth(seed.counter_token), "urbanism.pcmi")
+    r = await app_client.get(
+        f"/api/v1/urbanisme/dossiers/{case_id}/pieces", headers=seed.auth(seed.counter_token)
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [p["code"] for p in body["pieces_manquantes"]] == [f"PCMI{i}" for i in range(5, 9)]
+    assert body["pieces_manquantes"][0]["titre"].startswith("Plan des façades")
+    assert body["pieces_demandees_non_recues"] == []

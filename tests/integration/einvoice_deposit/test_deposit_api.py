@@ -324,3 +324,33 @@ async def test_ubl_credit_note_is_recognised(
     assert body["syntaxe"] == "UBL-CreditNote-2.1" and body["exploitable"] is True
     assert {c["etape"] for c in body["constats"]} == {"business"}
     assert "GUICHET-CREDIT-NOTE-NO-REFERENCE" in rules(body)
+
+
+@pytest.mark.usefixtures("enable_deposits")
+async def test_a_deposited_invoice_is_followed_to_payment_and_the_supplier_sees_each_state(
+    app_client: AsyncTestClient[Any], supplier: Software, seed: Seed, sessionmaker: SM
+) -> None:
+    """Issue 8, done when: deposited on a commune that enables it, certified (service fait),
+    mandated, paid — the supplier's software reads each state in its space."""
+    r = await post_xml(app_client, supplier, ubl_invoice(), key="pay-1")
+    assert r.status_code == 201, r.text
+    reference = r.json()["dossier"]["reference"]
+    async with sessionmaker() as db:
+        case_id = await db.scalar(select(Case.id).where(Case.reference == reference))
+
+    seen = []
+    for token, name, payload in (
+        (seed.instructor_token, "certify_service", {"note": "Travaux réceptionnés"}),
+        (seed.admin_token, "mandate", {"mandate_number": "M-2026-7"}),
+        (seed.admin_token, "pay", {}),
+    ):
+        r = await app_client.post(
+            f"/api/v1/cases/{case_id}/transitions/{name}",
+            json={"payload": payload},
+            headers=Seed.auth(token),
+        )
+        assert r.status_code == 200, r.text
+        mine = await app_client.get("/api/v1/espace-fournisseur/factures", headers=supplier.headers)
+        (item,) = mine.json()["items"]
+        seen.append(item["state_title"])
+    assert seen == ["Service fait", "Mandatée", "Mise en paiement"], (reference, seen)
