@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`.
-.PHONY: run test bench bench-intake bench-documents bench-channels bench-einvoice setup
+.PHONY: run test bench bench-intake bench-documents bench-channels bench-einvoice bench-urbanism setup
 
 setup:
 	./scripts/bootstrap.sh
@@ -10,7 +10,7 @@ run: setup
 test:
 	./scripts/test.sh
 
-bench: bench-intake bench-documents bench-channels bench-einvoice
+bench: bench-intake bench-documents bench-channels bench-einvoice bench-urbanism
 
 bench-intake: setup
 	.venv/bin/python -m tests.benchmarks.intake
@@ -23,3 +23,6 @@ bench-channels: setup
 
 bench-einvoice: setup
 	.venv/bin/python -m tests.benchmarks.einvoice
+
+bench-urbanism: setup
+	.venv/bin/python -m tests.benchmarks.urbanism

@@ -43,17 +43,26 @@ class CodecError(ValueError):
         self.path = path
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _encode(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    # Cheapest tests first: every file write encodes a few hundred values (bench-urbanism).
     if isinstance(value, Enum):
         return value.value
+    if value is None or isinstance(value, str | int | float):
+        return value
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, tuple | list):
         return [_encode(v) for v in value]
     if isinstance(value, frozenset | set):
         return sorted(_encode(v) for v in value)
+    names = _FIELD_NAMES.get(type(value))
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELD_NAMES[type(value)] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        return {name: _encode(getattr(value, name)) for name in names}
     return value
 
 
@@ -68,6 +77,10 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _decode(tp: Any, raw: Any, path: str) -> Any:
+    if tp is str and isinstance(raw, str):
+        return raw
+    if tp is bool and isinstance(raw, bool):
+        return raw
     origin = typing.get_origin(tp)
     if origin in (types.UnionType, typing.Union):
         args = typing.get_args(tp)
@@ -119,11 +132,16 @@ def _decode(tp: Any, raw: Any, path: str) -> Any:
     raise CodecError(path, f"type non pris en charge {tp!r}")  # pragma: no cover - contract bug
 
 
+_FIELDS: dict[type, dict[str, dataclasses.Field[Any]]] = {}
+
+
 def _decode_dataclass(cls: type[_T], raw: Any, path: str) -> _T:
     if not isinstance(raw, dict):
         raise CodecError(path, "objet attendu")
     hints = _hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = set(raw) - set(fields)
     if unknown:
         raise CodecError(path, f"champs inconnus : {', '.join(sorted(map(str, unknown)))}")
