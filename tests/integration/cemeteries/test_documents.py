@@ -20,20 +20,17 @@ from typing import Any
 
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.intake import IntakeRequest, submit
-from documents.jobs import PREPARERS, JobDeps
-from documents.models import StoredDocument
+from documents.jobs import JobDeps
 from documents.storage import FileStorage
 from identity import service as ids
 from services.kernel.actor import Actor
 from services.kernel.clock import FrozenClock
 from services.kernel.ids import new_id
-from services.worker.outbox import MAX_ATTEMPTS, perform
-from services.worker.settings import all_failure_handlers, all_handlers
 from tests.conftest import Seed
+from tests.support import rendering
 from tests.support.cemeteries import (
     add_cemetery_service,
     grant,
@@ -41,7 +38,8 @@ from tests.support.cemeteries import (
     make_cemetery,
     make_place,
 )
-from workflows.cases.models import CaseEvent, Outbox
+from tests.support.rendering import Doc
+from workflows.cases.models import CaseEvent
 from workflows.engine.runner import Engine
 from workflows.procedures.cemeteries import registry
 from workflows.procedures.cemeteries._procedure_service import open_ex_officio
@@ -65,13 +63,6 @@ SUBMITTER = {
     "email": "marie.durand@example.org",
     "postal_address": "3 rue des Lilas, 69001 A",
 }
-
-
-@dataclass
-class Doc:
-    text: str
-    pdf: bytes
-    document: StoredDocument
 
 
 @dataclass
@@ -184,81 +175,16 @@ async def open_case(
         return result.case_id
 
 
-async def queue(
-    sm: SM, clock: FrozenClock, case_id: uuid.UUID, kind: str, params: dict[str, Any]
-) -> uuid.UUID:
-    """The row a transition's ``document.request`` action writes (transition data + params)."""
-    async with sm() as s, s.begin():
-        row = Outbox(
-            id=new_id(),
-            case_id=case_id,
-            kind="document.render",
-            payload={
-                "case_id": str(case_id),
-                "kind": kind,
-                "seq": 99,
-                "params": {"requested_by": SIGNED_BY, **params},
-            },
-            dedupe_key=f"document:{case_id}:{kind}:99",
-            status="pending",
-            attempts=0,
-            created_at=clock.now(),
-        )
-        s.add(row)
-        return row.id
-
-
-def text_of(pdf: bytes) -> str:
-    reader = PdfReader(io.BytesIO(pdf))
-    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
-
-
 async def render(
     sm: SM, deps: JobDeps, clock: FrozenClock, case_id: uuid.UUID, kind: str, **params: Any
 ) -> Doc:
-    row_id = await queue(sm, clock, case_id, kind, params)
-    status = await perform(
-        sm, all_handlers(), deps, row_id, on_failure=all_failure_handlers(), preparers=PREPARERS
-    )
-    assert status == "done"
-    async with sm() as s:
-        document = await s.scalar(
-            select(StoredDocument).where(
-                StoredDocument.case_id == case_id, StoredDocument.kind == kind
-            )
-        )
-    assert document is not None
-    pdf = await deps.storage.get(document.storage_key, sha256=document.sha256)
-    return Doc(text=text_of(pdf), pdf=pdf, document=document)
+    return await rendering.render(sm, deps, clock, case_id, kind, params, requested_by=SIGNED_BY)
 
 
 async def fails(
     sm: SM, deps: JobDeps, clock: FrozenClock, case_id: uuid.UUID, kind: str, **params: Any
 ) -> str:
-    """Perform the last try of a render that must fail: no document, the French reason in the
-    case's history (agents only)."""
-    row_id = await queue(sm, clock, case_id, kind, params)
-    async with sm() as s, s.begin():
-        row = await s.get(Outbox, row_id)
-        assert row is not None
-        row.attempts = MAX_ATTEMPTS - 1
-    status = await perform(
-        sm, all_handlers(), deps, row_id, on_failure=all_failure_handlers(), preparers=PREPARERS
-    )
-    assert status == "failed"
-    async with sm() as s:
-        assert (
-            await s.scalar(select(StoredDocument).where(StoredDocument.case_id == case_id)) is None
-        )
-        [event] = list(
-            await s.scalars(
-                select(CaseEvent).where(
-                    CaseEvent.case_id == case_id, CaseEvent.kind == "document.failed"
-                )
-            )
-        )
-    assert event.public is False
-    return str(event.data["error"])
+    return await rendering.fails(sm, deps, clock, case_id, kind, params, requested_by=SIGNED_BY)
 
 
 REQUESTER = {"capacity": "concessionnaire"}

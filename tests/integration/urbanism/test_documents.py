@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import uuid
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -25,18 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.intake import IntakeRequest, submit
 from documents import _urbanism_common
 from documents.contexts import variant_of
-from documents.jobs import PREPARERS, JobDeps
-from documents.models import StoredDocument
+from documents.jobs import JobDeps
 from documents.render import template_for
 from documents.storage import FileStorage
 from identity import service as ids
 from services.kernel.actor import Actor
 from services.kernel.clock import FrozenClock
 from services.kernel.ids import new_id
-from services.worker.outbox import MAX_ATTEMPTS, perform
-from services.worker.settings import all_failure_handlers, all_handlers
 from tests.conftest import Seed
-from workflows.cases.models import Case, CaseEvent, Outbox
+from tests.support import rendering
+from tests.support.rendering import Doc
+from workflows.cases.models import Case
 from workflows.engine.runner import Engine
 from workflows.procedures.urbanism.models import UrbanismFile
 
@@ -89,13 +87,6 @@ DP_PAYLOAD: dict[str, Any] = {
     },
     "pieces": ["DP1", "DP2"],
 }
-
-
-@dataclass
-class Doc:
-    text: str
-    pdf: bytes
-    document: StoredDocument
 
 
 @pytest.fixture
@@ -212,36 +203,6 @@ async def open_file(
     return case_id
 
 
-async def queue(
-    sm: SM, clock: FrozenClock, case_id: uuid.UUID, document_kind: str, params: dict[str, Any]
-) -> uuid.UUID:
-    kind = document_kind
-    """The row a transition's ``document.request`` action writes (transition data + params)."""
-    async with sm() as s, s.begin():
-        row = Outbox(
-            id=new_id(),
-            case_id=case_id,
-            kind="document.render",
-            payload={
-                "case_id": str(case_id),
-                "kind": kind,
-                "seq": 99,
-                "params": {"requested_by": SIGNED_BY, **params},
-            },
-            dedupe_key=f"document:{case_id}:{kind}:99",
-            status="pending",
-            attempts=0,
-            created_at=clock.now(),
-        )
-        s.add(row)
-        return row.id
-
-
-def text_of(pdf: bytes) -> str:
-    reader = PdfReader(io.BytesIO(pdf))
-    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
-
-
 async def render(
     sm: SM,
     deps: JobDeps,
@@ -250,23 +211,9 @@ async def render(
     document_kind: str,
     **params: Any,
 ) -> Doc:
-    kind = document_kind
-    row_id = await queue(sm, clock, case_id, kind, params)
-    status = await perform(
-        sm, all_handlers(), deps, row_id, on_failure=all_failure_handlers(), preparers=PREPARERS
+    return await rendering.render(
+        sm, deps, clock, case_id, document_kind, params, requested_by=SIGNED_BY
     )
-    assert status == "done"
-    async with sm() as s:
-        document = await s.scalar(
-            select(StoredDocument).where(
-                StoredDocument.case_id == case_id,
-                StoredDocument.kind == kind,
-                StoredDocument.seq == 99,
-            )
-        )
-    assert document is not None
-    pdf = await deps.storage.get(document.storage_key, sha256=document.sha256)
-    return Doc(text=text_of(pdf), pdf=pdf, document=document)
 
 
 async def fails(
@@ -277,39 +224,9 @@ async def fails(
     document_kind: str,
     **params: Any,
 ) -> str:
-    """The last try of a render that must fail: no document, the French reason in the case's
-    history (agents only)."""
-    kind = document_kind
-    row_id = await queue(sm, clock, case_id, kind, params)
-    async with sm() as s, s.begin():
-        row = await s.get(Outbox, row_id)
-        assert row is not None
-        row.attempts = MAX_ATTEMPTS - 1
-    status = await perform(
-        sm, all_handlers(), deps, row_id, on_failure=all_failure_handlers(), preparers=PREPARERS
+    return await rendering.fails(
+        sm, deps, clock, case_id, document_kind, params, requested_by=SIGNED_BY
     )
-    assert status == "failed"
-    async with sm() as s:
-        assert (
-            await s.scalar(
-                select(StoredDocument).where(
-                    StoredDocument.case_id == case_id,
-                    StoredDocument.kind == kind,
-                    StoredDocument.seq == 99,
-                )
-            )
-            is None
-        )
-        events = list(
-            await s.scalars(
-                select(CaseEvent).where(
-                    CaseEvent.case_id == case_id, CaseEvent.kind == "document.failed"
-                )
-            )
-        )
-    [event] = [e for e in events if e.data.get("seq") == 99]
-    assert event.public is False
-    return str(event.data["error"])
 
 
 # ----- the seam: an urbanism case's ARE is the récépissé -----------------------------------------
