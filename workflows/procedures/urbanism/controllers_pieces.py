@@ -57,7 +57,7 @@ class UrbanismPiecesCatalogueController(Controller):
 
     @get("/pieces", opt=policy_opt(PUBLIC), summary="Les pièces d'une demande, par type (CERFA)")
     async def catalogue(
-        self, type_: Annotated[PermitType, QueryParameter(query="type")]
+        self, type_: Annotated[PermitType, QueryParameter(name="type")]
     ) -> list[PieceRead]:
         return [
             PieceRead(
