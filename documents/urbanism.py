@@ -28,6 +28,8 @@ from documents.french import ContextBuilder, calendar_of, french_date
 from workflows.cases.models import Case
 from workflows.engine.calendar import add_months
 from workflows.engine.definitions import Definition
+from workflows.procedures.urbanism import codec
+from workflows.procedures.urbanism import timeline as rules
 from workflows.procedures.urbanism.facts import MajorationGround, PermitType, TacitOutcome
 
 PIECES_MONTHS = 3
@@ -275,15 +277,26 @@ async def urbanism_majoration_context(
             f"(qui expirait le {french_date(limit)}), la majoration est sans effet (R423-42) : "
             "le délai d'instruction initial reste acquis et la lettre n'est pas établie."
         )
-    deadline = u.require(
-        timeline.instruction_deadline,
-        "la nouvelle date limite d'instruction (calendrier légal ; dossier incomplet ?)",
-        document,
-    )
-    outcome = u.require(timeline.tacit_outcome, "ce que vaudra le silence", document)
-    tacit_on = u.require(timeline.tacit_on, "la date de la décision tacite", document)
     reference, reason = MAJORATION_GROUNDS[ground]
     legal = timeline.get("instruction_deadline")
+    pending: str | None = None
+    if timeline.instruction_deadline is None and timeline.missing_pieces:
+        # Pieces awaited (R423-39): the majorated delay will run from the receipt of the last
+        # one; no date can be given yet, the letter says so.
+        facts = codec.facts_from_json(file.facts)
+        pending = f"{rules.instruction_months(facts, calendar=calendar_of(case))} mois"
+        deadline = None
+        tacit_on = None
+        outcome = timeline.tacit_outcome
+    else:
+        deadline = u.require(
+            timeline.instruction_deadline,
+            "la nouvelle date limite d'instruction (calendrier légal)",
+            document,
+        )
+        tacit_on = u.require(timeline.tacit_on, "la date de la décision tacite", document)
+        outcome = timeline.tacit_outcome
+    outcome = u.require(outcome, "ce que vaudra le silence", document)
     return {
         **file_summary(case, file, ptype, require_project=False),
         **_letter_common(case, file, ptype, params, document),
@@ -293,11 +306,12 @@ async def urbanism_majoration_context(
         "ground_text": reason,
         "notified_on": french_date(notified_on) if notified_on else None,
         "completeness_limit": french_date(limit),
-        "new_deadline": french_date(deadline),
+        "new_deadline": french_date(deadline) if deadline else None,
+        "pending_delay": pending,
         "deadline_rule": legal.rule if legal is not None else "",
         "favourable": outcome in u.FAVOURABLE_OUTCOMES,
         "outcome_words": u.OUTCOME_WORDS[outcome],
-        "tacit_on": french_date(tacit_on),
+        "tacit_on": french_date(tacit_on) if tacit_on else None,
         "is_declaration": ptype is PermitType.DP,
     }
 

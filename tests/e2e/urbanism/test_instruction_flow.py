@@ -16,11 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from documents.models import StoredDocument
+from documents.storage import storage_from_settings
 from services.kernel.clock import FrozenClock
 from tests.conftest import Seed
 from tests.support.citizens import INTAKE, as_person
 from tests.support.http import assert_problem
 from tests.support.outbox import run_pending
+from tests.support.rendering import pdf_text
 from tests.support.people import create_person, sign_in
 from tests.support.urbanism import (
     at_midnight,
@@ -186,6 +188,12 @@ async def test_pcmi_at_the_counter_incomplete_then_majorated_then_granted_with_p
         {"ground": "R423-24", "notified_on": "2026-03-25"},
     )
     assert answer["effective"] is True
+    # The letter goes out at once, while the pieces are awaited: no date can be given yet, it says
+    # from when the majorated delay (2 + 1 months) will run (R423-39 c).
+    assert set(await run_pending(sessionmaker, engine, clock)) == {"done"}
+    letter = (await _documents(sessionmaker, case_id))["urbanism_majoration"]
+    text = pdf_text(await storage_from_settings().get(letter.storage_key, sha256=letter.sha256))
+    assert "porté à 3 mois" in text and "réception de la totalité de ces pièces" in text
 
     # A second majoration notified on 3 April (after the first month, R423-42): recorded, ignored.
     clock.set(paris(date(2026, 4, 6), 9))

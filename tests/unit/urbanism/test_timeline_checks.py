@@ -225,3 +225,34 @@ def test_r424_21_no_third_prorogation() -> None:
 
 def test_lapsed_none_before_any_decision() -> None:
     assert timeline.lapsed(PCMI, date(2025, 3, 1)) is None
+
+
+def test_instruction_months_while_pieces_are_awaited_include_the_month_1_majoration() -> None:
+    """R423-39 c: the full delay (R423-23 b, 2 months, + R423-24, 1 month) runs from the receipt
+    of the last piece; before it, the letter can give the delay, not a date."""
+    from datetime import date
+
+    from workflows.procedures.urbanism import rulesets, timeline
+    from workflows.procedures.urbanism.facts import (
+        Facts,
+        Majoration,
+        MajorationGround,
+        PermitType,
+        PiecesRequest,
+    )
+
+    filed = date(2026, 3, 2)
+    facts = Facts(
+        permit_type=PermitType.PCMI,
+        filed_on=filed,
+        rule_set=rulesets.rule_set_for("69001", filed),
+        pieces_requests=(PiecesRequest(date(2026, 3, 20), ("PCMI5",)),),
+        majorations=(Majoration(MajorationGround.R423_24, date(2026, 3, 25)),),
+    )
+    assert (
+        timeline.compute(
+            facts, timeline.calendar_for(), today=date(2026, 4, 1)
+        ).instruction_deadline
+        is None
+    )
+    assert timeline.instruction_months(facts, today=date(2026, 4, 1)) == 3

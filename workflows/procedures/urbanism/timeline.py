@@ -98,6 +98,7 @@ __all__ = [
     "compute",
     "conformity_attestation",
     "format_date",
+    "instruction_months",
     "lapsed",
 ]
 
@@ -174,6 +175,15 @@ def compute(facts: Facts, calendar: LegalCalendar, *, today: date | None = None)
         else (),
         next_legal_date=next_date,
     )
+
+
+def instruction_months(
+    facts: Facts, *, calendar: LegalCalendar | None = None, today: date | None = None
+) -> int:
+    """Months of the instruction deadline with its effective majorations (R423-23 plus R423-24
+    to R423-28, R425-31, R423-35): while pieces are awaited, what will run from the receipt of
+    the last one (R423-39 c)."""
+    return _analyse(facts, _cal(calendar), _horizon(today)).total_months
 
 
 def _unique(findings: Iterable[Finding]) -> list[Finding]:
