@@ -22,8 +22,8 @@ from tests.conftest import Seed
 from tests.support.citizens import INTAKE, as_person
 from tests.support.http import assert_problem
 from tests.support.outbox import run_pending
-from tests.support.rendering import pdf_text
 from tests.support.people import create_person, sign_in
+from tests.support.rendering import pdf_text
 from tests.support.urbanism import (
     at_midnight,
     file_at_counter,
