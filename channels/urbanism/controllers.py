@@ -22,9 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels.models import Attachment
 from services.kernel.actor import Actor, ActorKind
 from services.kernel.clock import Clock
-from services.kernel.errors import Conflict, HiddenDenial, ValidationFailed
+from services.kernel.errors import Conflict, ValidationFailed
 from services.kernel.policy import anyone_signed_in, policy_opt
-from workflows.cases.service import CaseService
 from workflows.engine.runner import Engine
 from workflows.procedures.urbanism import service
 from workflows.procedures.urbanism.controllers_actions import FactAnswer, answer
@@ -64,9 +63,7 @@ class UrbanismPiecesController(Controller):
         case_id: FromPath[uuid.UUID],
         data: JSONBody[PiecesBody],
     ) -> FactAnswer:
-        case = await CaseService(session, engine, clock).get_for(case_id, actor)
-        if not case.procedure_key.startswith("urbanism."):
-            raise HiddenDenial("Dossier introuvable.")
+        case = await service.case_for(session, engine, clock, case_id, actor)
         today = service.local_today(case, clock.now())
         received_on = today
         if data.received_on is not None:

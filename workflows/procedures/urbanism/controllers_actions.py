@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kernel.actor import Actor, ActorKind, Role
 from services.kernel.clock import Clock
-from services.kernel.errors import Conflict, HiddenDenial, ValidationFailed
+from services.kernel.errors import Conflict, ValidationFailed
 from services.kernel.policy import agents, anyone_signed_in, policy_opt
 from workflows.cases.service import CaseService
 from workflows.engine.runner import Engine
@@ -175,15 +175,6 @@ def answer(row: Any, tl: timeline.Timeline, check: Any, message: str) -> FactAns
     )
 
 
-async def _visible(
-    session: AsyncSession, engine: Engine, clock: Clock, case_id: uuid.UUID, actor: Actor
-) -> Any:
-    case = await CaseService(session, engine, clock).get_for(case_id, actor)
-    if not case.procedure_key.startswith("urbanism."):
-        raise HiddenDenial("Dossier introuvable.")
-    return case
-
-
 def _dates(data: BaseModel) -> dict[str, date | None]:
     return {k: v for k, v in data if isinstance(v, date)}
 
@@ -214,7 +205,7 @@ class UrbanismActionsController(Controller):
         case_id: CaseId,
         data: JSONBody[MajorationBody],
     ) -> FactAnswer:
-        case = await _visible(session, engine, clock, case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         _not_future(case, clock, **_dates(data))
         majoration = Majoration(data.ground, data.notified_on, data.ground_valid)
         facts = service.facts_of(await service.file_of(session, case_id))
@@ -245,7 +236,7 @@ class UrbanismActionsController(Controller):
         case_id: CaseId,
         data: JSONBody[PiecesRequestBody],
     ) -> FactAnswer:
-        case = await _visible(session, engine, clock, case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         _not_future(case, clock, **_dates(data))
         row = await service.file_of(session, case_id)
         facts = service.facts_of(row)
@@ -298,7 +289,7 @@ class UrbanismActionsController(Controller):
         case_id: CaseId,
         data: JSONBody[ConsultationBody],
     ) -> FactAnswer:
-        case = await _visible(session, engine, clock, case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         _not_future(case, clock, **_dates(data))
         code = data.service.strip().upper()
         facts = service.facts_of(await service.file_of(session, case_id))
@@ -340,7 +331,7 @@ class UrbanismActionsController(Controller):
         service_code: FromPath[str],
         data: JSONBody[OpinionBody],
     ) -> FactAnswer:
-        case = await _visible(session, engine, clock, case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         _not_future(case, clock, **_dates(data))
         code = service_code.strip().upper()
         facts = service.facts_of(await service.file_of(session, case_id))
@@ -380,7 +371,7 @@ class UrbanismActionsController(Controller):
         case_id: CaseId,
         data: JSONBody[ExceptionsBody],
     ) -> FactAnswer:
-        case = await _visible(session, engine, clock, case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         _not_future(case, clock, **_dates(data))
         row, tl = await service.record_fact(
             session,
@@ -404,7 +395,7 @@ class UrbanismActionsController(Controller):
         case_id: CaseId,
         data: JSONBody[DecisionDraftBody],
     ) -> FactAnswer:
-        case = await _visible(session, engine, clock, case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         if case.state not in ("deposited", "under_instruction", "incomplete", "tacit_granted"):
             raise Conflict(f"Le dossier est déjà décidé (état : {case.state}).")
         needs_reasons = data.kind in (
@@ -458,7 +449,7 @@ class UrbanismActionsController(Controller):
         case_id: CaseId,
         data: JSONBody[NotifiedBody],
     ) -> FactAnswer:
-        case = await _visible(session, engine, clock, case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         _not_future(case, clock, **_dates(data))
         facts = service.facts_of(await service.file_of(session, case_id))
         if facts.decision is None:
@@ -490,7 +481,7 @@ class UrbanismActionsController(Controller):
         case_id: CaseId,
         data: JSONBody[WithdrawalBody],
     ) -> FactAnswer:
-        case = await _visible(session, engine, clock, case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         _not_future(case, clock, **_dates(data))
         await CaseService(session, engine, clock).apply(
             case_id, "withdraw", actor, data.model_dump(mode="json")
@@ -508,7 +499,7 @@ class UrbanismActionsController(Controller):
         case_id: CaseId,
         data: JSONBody[DisplayBody],
     ) -> FactAnswer:
-        case = await _visible(session, engine, clock, case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         _not_future(case, clock, **_dates(data))
         display = Display(data.started_on, data.mentions_complete, data.interrupted)
         row, tl = await service.record_fact(
@@ -533,7 +524,7 @@ class UrbanismActionsController(Controller):
         case_id: CaseId,
         data: JSONBody[InterruptionBody],
     ) -> FactAnswer:
-        case = await _visible(session, engine, clock, case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         _not_future(case, clock, **_dates(data))
         if data.to_on is not None and data.to_on < data.from_on:
             raise Conflict("La reprise des travaux ne peut précéder leur interruption.")
@@ -566,7 +557,7 @@ class UrbanismActionsController(Controller):
         case_id: CaseId,
         data: JSONBody[ProrogationBody],
     ) -> FactAnswer:
-        case = await _visible(session, engine, clock, case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         _not_future(case, clock, **_dates(data))
         facts = service.facts_of(await service.file_of(session, case_id))
         check = timeline.check_prorogation(facts, data.requested_on)
@@ -602,7 +593,7 @@ class UrbanismActionsController(Controller):
         case_id: CaseId,
         data: JSONBody[AppealBody],
     ) -> FactAnswer:
-        case = await _visible(session, engine, clock, case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         _not_future(case, clock, **_dates(data))
         row, tl = await service.record_fact(
             session,
@@ -626,7 +617,7 @@ class UrbanismActionsController(Controller):
         case_id: CaseId,
         data: JSONBody[OpeningBody],
     ) -> FactAnswer:
-        case = await _visible(session, engine, clock, case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         _not_future(case, clock, **_dates(data))
         await CaseService(session, engine, clock).apply(
             case_id, "declare_opening", actor, data.model_dump(mode="json")
@@ -644,7 +635,7 @@ class UrbanismActionsController(Controller):
         case_id: CaseId,
         data: JSONBody[CompletionBody],
     ) -> FactAnswer:
-        case = await _visible(session, engine, clock, case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         _not_future(case, clock, **_dates(data))
         received = data.received_on or service.local_today(case, clock.now())
         if data.completed_on > received:
@@ -672,7 +663,7 @@ class UrbanismActionsController(Controller):
         clock: NamedDependency[Clock],
         case_id: CaseId,
     ) -> CertificateAnswer:
-        case = await _visible(session, engine, clock, case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         facts = service.facts_of(await service.file_of(session, case_id))
         check, due = timeline.conformity_attestation(facts, service.local_today(case, clock.now()))
         if not check.effective or due is None:
@@ -708,7 +699,7 @@ class UrbanismActionsController(Controller):
         clock: NamedDependency[Clock],
         case_id: CaseId,
     ) -> CertificateAnswer:
-        case = await _visible(session, engine, clock, case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         row = await service.file_of(session, case_id)
         if case.state not in ("tacit_granted", "works_started", "completion_declared"):
             raise Conflict(

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.kernel.actor import Actor
 from services.kernel.clock import Clock
 from services.kernel.policy import PUBLIC, anyone_signed_in, policy_opt
-from workflows.cases.service import CaseService
 from workflows.engine.runner import Engine
 from workflows.procedures.urbanism import pieces, service
 from workflows.procedures.urbanism.facts import PermitType
@@ -83,7 +82,7 @@ class UrbanismPiecesCatalogueController(Controller):
         clock: NamedDependency[Clock],
         case_id: FromPath[uuid.UUID],
     ) -> Checklist:
-        case = await CaseService(session, engine, clock).get_for(case_id, actor)
+        case = await service.case_for(session, engine, clock, case_id, actor)
         row = await service.file_of(session, case.id)
         permit_type = PermitType(row.permit_type)
         supplied = set(pieces.supplied_pieces(case.payload))

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.kernel.actor import Actor
 from services.kernel.clock import Clock
-from services.kernel.errors import Conflict, NotFound
+from services.kernel.errors import Conflict, HiddenDenial, NotFound
 from workflows.cases._store import calendar_of
 from workflows.cases.models import Case, CaseEvent, Deadline, Outbox
 from workflows.cases.service import CaseService
@@ -110,6 +110,17 @@ async def file_of(session: AsyncSession, case_id: uuid.UUID) -> UrbanismFile:
     if row is None:
         raise NotFound("Ce dossier n'est pas un dossier d'urbanisme.")
     return row
+
+
+async def case_for(
+    session: AsyncSession, engine: Engine, clock: Clock, case_id: uuid.UUID, actor: Actor
+) -> Case:
+    """The urbanism case ``actor`` may see: any other case (or one hidden from them) is the same
+    404 as a case that does not exist."""
+    case = await CaseService(session, engine, clock).get_for(case_id, actor)
+    if not case.procedure_key.startswith("urbanism."):
+        raise HiddenDenial("Dossier introuvable.")
+    return case
 
 
 def facts_of(row: UrbanismFile) -> Facts:
